@@ -1,0 +1,316 @@
+"""The canonical .dat format: named blocks of float64 values, read strictly and written exactly.
+
+A file is a sequence of blocks. A header line `NAME DIM [DIM ...]` starts a block and the
+values that follow fill it row by row (C order), spread over lines in any way:
+
+    # dL/dW and dL/db of a 2-3-1 network
+    W1 3 2
+    0.5 -0.25
+    1e-05 0.0
+    -0.0 nan
+    b1 3
+    0.1 0.2 0.3
+
+`#` starts a comment anywhere on a line; blank lines are ignored; values are separated by
+spaces or tabs. Names match `[A-Za-z_][A-Za-z0-9_.]*` (`W1`, `b3`, `x`, `step1.W2`) and may
+not be `nan`, `inf` or `infinity`, which are values. A line whose first token is a name is a
+header; any other line holds values. LF, CRLF, CR and CR CR LF line endings all read, as does
+a UTF-8 byte-order mark.
+
+The writer prints each value as `repr(float(v))`, the shortest string that reads back to the
+same float64, so the same arrays give the same bytes on every machine.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import os
+import re
+import uuid
+from array import array
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from grader.errors import DatFormatError
+
+Blocks: TypeAlias = dict[str, npt.NDArray[np.float64]]
+"""Arrays by block name, in file order; each float64 with its header's shape."""
+
+NAME_PATTERN = "[A-Za-z_][A-Za-z0-9_.]*"
+_NAME = re.compile(NAME_PATTERN, re.ASCII)
+_NOT_NAMES = frozenset({"nan", "inf", "infinity"})
+# Decimal floats as `repr(float)` writes them and their common variants (`.5`, `5.`, `1E+3`,
+# `+1`), nan and inf. Deliberately stricter than float(), which also takes `1_000`, `0x1p3`
+# or non-ASCII digits. re.ASCII keeps IGNORECASE from matching U+0131 (dotless i) in `inf`.
+_VALUE = re.compile(
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
+    re.ASCII | re.IGNORECASE,
+)
+_DIM = re.compile("[0-9]+", re.ASCII)
+_MAX_DIM_DIGITS = 18
+_TIMES = "\N{MULTIPLICATION SIGN}"
+_TOKEN = re.compile(r"[^ \t]+")
+# Order matters: CR CR LF (what Windows text mode makes of CRLF) is one line ending.
+_LINE_END = re.compile(r"\r?\r\n|\r|\n")
+_LINE_END_BYTES = re.compile(rb"\r?\r\n|\r|\n")
+_VALUE_HINT = "a value is a decimal number such as `0.5`, `-3`, `1e-05`, or `nan`, `inf`, `-inf`"
+
+
+def is_name(name: str) -> bool:
+    """Whether `name` can name a block: it matches NAME_PATTERN and is not nan/inf/infinity."""
+    return _NAME.fullmatch(name) is not None and name.lower() not in _NOT_NAMES
+
+
+def param_name(kind: Literal["W", "b"], layer: int, step: int | None = None) -> str:
+    """The block name of a layer's weights or bias: ("W", 1) -> "W1", ("b", 3, 1) -> "step1.b3".
+
+    Layers are numbered from 1 at the input layer; `step` prefixes the SGD step (from 0).
+    """
+    if kind not in ("W", "b"):
+        raise ValueError(f"kind = {kind!r}; expected 'W' or 'b'")
+    if layer < 1:
+        raise ValueError(f"layer = {layer}; layers are numbered from 1 at the input layer")
+    if step is None:
+        return f"{kind}{layer}"
+    if step < 0:
+        raise ValueError(f"step = {step}; steps are numbered from 0")
+    return f"step{step}.{kind}{layer}"
+
+
+def gradient_blocks(
+    steps: Sequence[tuple[Sequence[npt.ArrayLike], Sequence[npt.ArrayLike]]], *, prefixed: bool
+) -> Blocks:
+    """Name each step's (dW, db) as blocks W1, b1, W2, b2, ... (`step0.W1`, ... if prefixed)."""
+    blocks: Blocks = {}
+    for step, (dW, db) in enumerate(steps):
+        for layer, (w, b) in enumerate(zip(dW, db, strict=True), start=1):
+            at = step if prefixed else None
+            blocks[param_name("W", layer, at)] = np.asarray(w, dtype=np.float64)
+            blocks[param_name("b", layer, at)] = np.asarray(b, dtype=np.float64)
+    return blocks
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def parse_dat(text: str, *, path: Path | str | None = None) -> Blocks:
+    """Parse .dat text into arrays by block name; raise DatFormatError naming the line at fault.
+
+    `path` only labels the errors. Text without blocks (empty, or only comments) gives {}.
+    """
+    blocks: Blocks = {}
+    header_lines: dict[str, int] = {}
+    block: _Block | None = None
+    text = text.removeprefix(codecs.BOM_UTF8.decode())
+    for number, line in enumerate(_LINE_END.split(text), start=1):
+        tokens = _TOKEN.findall(line.partition("#")[0])
+        if not tokens:
+            continue
+        if is_name(tokens[0]):
+            if block is not None:
+                blocks[block.name] = block.finish(path)
+            block = _Block.start(tokens, number, path)
+            if block.name in header_lines:
+                raise DatFormatError(
+                    f"block `{block.name}` appears twice, on lines {header_lines[block.name]} "
+                    f"and {number}; each name may appear once",
+                    line=number,
+                    path=path,
+                )
+            header_lines[block.name] = number
+            continue
+        if not all(map(_VALUE.fullmatch, tokens)):
+            raise _bad_token(tokens, number, path)
+        if block is None:
+            raise DatFormatError(
+                "values before any block header; start a block with a line such as `W1 21 10`",
+                line=number,
+                path=path,
+            )
+        block.add(tokens, number, path)
+    if block is not None:
+        blocks[block.name] = block.finish(path)
+    return blocks
+
+
+def read_dat(path: Path | str, *, max_bytes: int = 16 * 1024 * 1024) -> Blocks:
+    """Read a UTF-8 .dat file of at most `max_bytes` bytes; see parse_dat.
+
+    A file that is too big or not UTF-8 raises DatFormatError; OSError (a missing file, say)
+    propagates for the caller to report.
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        data = file.read(max_bytes + 1) if size <= max_bytes else b""
+    if size > max_bytes or len(data) > max_bytes:
+        shown = f"{size:,} bytes" if size > max_bytes else f"more than {max_bytes:,} bytes"
+        raise DatFormatError(f"the file is {shown}; the limit is {max_bytes:,} bytes", path=path)
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[start:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = start + error.start
+        line = len(_LINE_END_BYTES.findall(data, 0, offset)) + 1
+        raise DatFormatError(
+            f"byte 0x{data[offset]:02x} at byte offset {offset} is not UTF-8; "
+            "save the file as UTF-8 (plain ASCII is fine)",
+            line=line,
+            path=path,
+        ) from None
+    return parse_dat(text, path=path)
+
+
+class _Block:
+    """A block being read: its header and the values so far."""
+
+    def __init__(self, name: str, dims: tuple[int, ...], line: int) -> None:
+        self.name = name
+        self.dims = dims
+        self.line = line
+        self.size = math.prod(dims)
+        self.values = array("d")
+
+    @classmethod
+    def start(cls, tokens: list[str], line: int, path: Path | str | None) -> _Block:
+        """Check a header line's dims and open its block."""
+        name, dim_tokens = tokens[0], tokens[1:]
+        if not dim_tokens:
+            raise DatFormatError(
+                f"block header `{name}` has no dimensions; write the shape after the name, "
+                f"e.g. `{name} 21 10`",
+                line=line,
+                path=path,
+            )
+        for token in dim_tokens:
+            digits = token.lstrip("0")  # int() refuses over 4300 digits, so count them first
+            if _DIM.fullmatch(token) is None or not digits:
+                reason = "is not a positive integer"
+            elif len(digits) > _MAX_DIM_DIGITS:
+                reason = f"is too large (at most {_MAX_DIM_DIGITS} digits)"
+            else:
+                continue
+            raise DatFormatError(
+                f"block header `{_quote(' '.join(tokens))}`: dimension {_quote_token(token)} "
+                f"{reason}",
+                line=line,
+                path=path,
+            )
+        return cls(name, tuple(int(token.lstrip("0")) for token in dim_tokens), line)
+
+    @property
+    def header(self) -> str:
+        """The header as the writer prints it, e.g. `W1 21 10`."""
+        return " ".join([self.name, *map(str, self.dims)])
+
+    def expected(self) -> str:
+        """The expected count for a message: the size, then for 2-D and up the product of dims."""
+        if len(self.dims) == 1:
+            return str(self.size)
+        return f"{self.size} = {f' {_TIMES} '.join(map(str, self.dims))}"
+
+    def add(self, tokens: list[str], line: int, path: Path | str | None) -> None:
+        """Append one line's (already checked) values, refusing more than the header allows."""
+        count = len(self.values) + len(tokens)
+        if count > self.size:
+            raise DatFormatError(
+                f"block `{self.header}` (line {self.line}) has too many values: this line "
+                f"brings the count to {count}; expected {self.expected()} "
+                "(is a block header missing?)",
+                line=line,
+                path=path,
+            )
+        self.values.extend(map(float, tokens))
+
+    def finish(self, path: Path | str | None) -> npt.NDArray[np.float64]:
+        """The block's array, once its count is checked against the header."""
+        if len(self.values) != self.size:
+            count = len(self.values)
+            raise DatFormatError(
+                f"block `{self.header}` (line {self.line}) holds {count} "
+                f"value{'' if count == 1 else 's'}; expected {self.expected()}",
+                line=self.line,
+                path=path,
+            )
+        return np.array(self.values, dtype=np.float64).reshape(self.dims)
+
+
+def _bad_token(tokens: list[str], line: int, path: Path | str | None) -> DatFormatError:
+    """The error for the first token of a value line that is not a value."""
+    index, token = next((i, t) for i, t in enumerate(tokens) if not _VALUE.fullmatch(t))
+    if index == 0:
+        reason = (
+            f"{_quote_token(token)} is neither a value nor a block name; block names match "
+            f"`{NAME_PATTERN}`, and {_VALUE_HINT}"
+        )
+    else:
+        reason = f"{_quote_token(token)} is not a value; {_VALUE_HINT}"
+    return DatFormatError(reason, line=line, path=path)
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    """`text` shortened to `limit` characters, with unprintable characters escaped."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return shown if shown.isprintable() else repr(shown)[1:-1]
+
+
+def _quote_token(token: str) -> str:
+    """A token in backticks, for a message."""
+    return f"`{_quote(token)}`"
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def format_dat(blocks: Mapping[str, npt.ArrayLike], *, comments: Sequence[str] = ()) -> str:
+    """The .dat text of `blocks`: `# comment` lines, then per block a header and its rows.
+
+    Each row of the last dimension is one line of `repr(float(v))` values separated by one
+    space, with LF endings and a final newline. Bad names, 0-d arrays, empty dimensions,
+    non-real values and comments with line breaks raise ValueError (a programming error).
+    """
+    lines: list[str] = []
+    for comment in comments:
+        if "\n" in comment or "\r" in comment:
+            raise ValueError(f"comment {comment!r} has a line break; pass one string per line")
+        lines.append(f"# {comment}" if comment else "#")
+    for name, values in blocks.items():
+        if not isinstance(name, str) or not is_name(name):
+            raise ValueError(
+                f"block name {name!r} must match `{NAME_PATTERN}` and not be nan/inf/infinity"
+            )
+        array_ = np.asarray(values)
+        if array_.dtype.kind not in "biuf":
+            raise ValueError(f"block {name!r} has dtype {array_.dtype}; expected real numbers")
+        if array_.ndim == 0:
+            raise ValueError(f"block {name!r} is 0-d; write a scalar as shape (1,)")
+        if 0 in array_.shape:
+            raise ValueError(f"block {name!r} has shape {array_.shape}; every dim must be >= 1")
+        lines.append(" ".join([name, *map(str, array_.shape)]))
+        rows = array_.astype(np.float64).reshape(-1, array_.shape[-1]).tolist()
+        lines.extend(" ".join(map(repr, row)) for row in rows)
+    return "".join(line + "\n" for line in lines)
+
+
+def write_dat(
+    path: Path | str, blocks: Mapping[str, npt.ArrayLike], *, comments: Sequence[str] = ()
+) -> None:
+    """Write format_dat(blocks, comments=comments) to `path` atomically (temp file, os.replace)."""
+    path = Path(path)
+    data = format_dat(blocks, comments=comments).encode("utf-8")
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    # os.open with 0o666 lets the umask set the mode, as for any new file (mkstemp gives 0o600).
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
