@@ -44,7 +44,9 @@ _WIDTH_RULE = re.compile(r"\s*(?:(\d+)\s*\*?\s*)?d\s*(?:([+-])\s*(\d+))?\s*", re
 _IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+_FILE_NAME = r"^[^/\\\x00.][^/\\\x00]*$"
 _PATTERN_HELP = {
+    _FILE_NAME: "a file name in the submission folder: no / or \\, not starting with .",
     _IDENTIFIER: "a Python identifier: letters, digits and _, not starting with a digit",
     _MODULE: "a Python module name such as backprop or hw1.backprop",
     _NAME: "lowercase letters, digits, _ . and -, starting with a letter or a digit",
@@ -52,7 +54,7 @@ _PATTERN_HELP = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def width_from_rule(rule: int | str, d: int) -> int:
@@ -174,7 +176,9 @@ class Training(_Model):
 class Points(_Model):
     """Points per check; the check ids are part of the public result format."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True
+    )
 
     network_architecture: float = Field(
         default=2,
@@ -186,7 +190,7 @@ class Points(_Model):
         default=2,
         ge=0,
         alias="autograd-gradients",
-        description="torch_autograd.dat matches the reference",
+        description="the student's network under autograd matches the reference",
     )
     backprop_gradients: float = Field(
         default=4,
@@ -216,8 +220,12 @@ class Contract(_Model):
     backprop_function: str = Field(
         default="backprop", pattern=_IDENTIFIER, description="(weights, biases, x, y) -> (dW, db)"
     )
-    torch_dat: str = Field(default="torch_autograd.dat", description="autograd's gradients")
-    my_dat: str = Field(default="my_autograd.dat", description="the student's own gradients")
+    torch_dat: str = Field(
+        default="torch_autograd.dat", pattern=_FILE_NAME, description="autograd's gradients"
+    )
+    my_dat: str = Field(
+        default="my_autograd.dat", pattern=_FILE_NAME, description="the student's own gradients"
+    )
 
 
 class Assignment(_Model):

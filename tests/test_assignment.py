@@ -429,6 +429,19 @@ BAD_FILES = [
         id="input_dim of the wrong type",
     ),
     pytest.param(
+        toml(tail='[contract]\nmy_dat = "../alice/my_autograd.dat"'),
+        "contract.my_dat",
+        "contract.my_dat = '../alice/my_autograd.dat'; expected a file name in the submission "
+        "folder: no / or \\, not starting with .",
+        id="dat file name that leaves the folder",
+    ),
+    pytest.param(
+        toml(data='kind = "uniform"\nhigh = inf'),
+        "data.high",
+        "data.high = inf: input should be a finite number",
+        id="infinite data range",
+    ),
+    pytest.param(
         'name = "t"\ntitle = "A test"\nnetwork = 3\n[data]\nkind = "uniform"\n',
         "network",
         "network = 3: input should be a valid dictionary or instance of Network",
@@ -520,18 +533,19 @@ def _leaf_fields(model: type[BaseModel], prefix: str = "") -> dict[str, str | No
     """Every non-model field under `model`, by dotted name, with its description."""
     leaves: dict[str, str | None] = {}
     for name, info in model.model_fields.items():
+        key = info.alias or name  # as written in the TOML
         nested = _models_in(info.annotation)
         for sub in nested:
-            leaves |= _leaf_fields(sub, f"{prefix}{name}.")
+            leaves |= _leaf_fields(sub, f"{prefix}{key}.")
         if not nested:
-            leaves[f"{prefix}{name}"] = info.description
+            leaves[f"{prefix}{key}"] = info.description
     return leaves
 
 
 def test_walk_finds_fields_of_every_nested_model() -> None:
     """The walk below reaches into nested models and both members of each union."""
     leaves = _leaf_fields(Assignment)
-    for field in ("network.input_dim", "data.low", "data.x", "init.weight", "points.no_autograd"):
+    for field in ("network.input_dim", "data.low", "data.x", "init.weight", "points.no-autograd"):
         assert field in leaves
 
 
@@ -544,3 +558,10 @@ def test_every_setting_has_a_description() -> None:
         if not description and not name.endswith(".kind")
     ]
     assert undescribed == []
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    """README's settings table names every field of an assignment TOML."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in _leaf_fields(Assignment) if f"`{name}" not in readme]
+    assert missing == []
