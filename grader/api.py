@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grader import grading
 from grader.assignment import Assignment
-from grader.dat import Blocks, gradient_blocks, param_name, write_dat
+from grader.dat import write_dat
 from grader.errors import GradeError
-from reference import Inputs, Step, make_inputs, solve
+from grader.files import write_atomic
+from grader.report import write_report
+from grader.result import GradeResult
+from grader.sandbox import DEFAULT_TIMEOUT
+from grader.truth import GroundTruth, ground_truth
 
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """The reference's answer for one assignment and seed."""
-
-    assignment: Assignment
-    seed: int
-    inputs: Inputs
-    steps: list[Step]
-
-    @property
-    def input_blocks(self) -> Blocks:
-        """x, y and the initial W1, b1, W2, b2, ...: what students are given."""
-        blocks: Blocks = {"x": self.inputs.x, "y": self.inputs.y}
-        for layer, (w, b) in enumerate(zip(self.inputs.weights, self.inputs.biases, strict=True)):
-            blocks[param_name("W", layer + 1)] = w
-            blocks[param_name("b", layer + 1)] = b
-        return blocks
-
-    @property
-    def gradient_blocks(self) -> Blocks:
-        """dL/dW and dL/db of every layer at every step, named as in torch_autograd.dat."""
-        prefixed = self.assignment.training.steps > 0
-        return gradient_blocks([(s.dW, s.db) for s in self.steps], prefixed=prefixed)
-
-
-def ground_truth(assignment: Assignment, seed: int | None = None) -> GroundTruth:
-    """Inputs and float64 gradients for `assignment`, from `seed` (default: the assignment's)."""
-    seed = assignment.seed if seed is None else seed
-    problem = assignment.problem
-    inputs = make_inputs(problem, seed)
-    return GroundTruth(
-        assignment=assignment, seed=seed, inputs=inputs, steps=solve(problem, inputs)
-    )
+__all__ = [
+    "GroundTruth",
+    "find_submissions",
+    "grade_paths",
+    "grade_submission",
+    "ground_truth",
+    "write_reference",
+]
 
 
 def write_reference(assignment: Assignment, out: Path, seed: int | None = None) -> list[Path]:
@@ -88,3 +67,68 @@ def write_reference(assignment: Assignment, out: Path, seed: int | None = None) 
         ],
     )
     return [inputs, gradients]
+
+
+def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path]:
+    """Each PATH is a submission (it holds a contract file) or a folder of submissions."""
+    contract = assignment.contract
+    markers = {
+        contract.network_module.replace(".", "/") + ".py",
+        contract.backprop_module.replace(".", "/") + ".py",
+        contract.torch_dat,
+        contract.my_dat,
+    }
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            raise GradeError(f"{path}: no such folder; give a submission or a folder of them")
+        if any((path / marker).exists() for marker in markers):
+            found.append(path)
+            continue
+        inside = sorted(
+            p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+        )
+        if not inside:
+            raise GradeError(
+                f"{path}: holds neither {' nor '.join(sorted(markers))} nor submission folders"
+            )
+        found += inside
+    names: dict[str, Path] = {}
+    for folder in found:
+        if folder.name in names:
+            raise GradeError(
+                f"two submissions are named {folder.name}: {names[folder.name]} and {folder}; "
+                "reports are kept by folder name, so grade them separately"
+            )
+        names[folder.name] = folder
+    return found
+
+
+def grade_submission(
+    folder: Path, assignment: Assignment, reports: Path, timeout: float = DEFAULT_TIMEOUT
+) -> GradeResult:
+    """Grade one submission and write reports/<student>/result.json and report.html."""
+    result = grading.grade_submission(folder, assignment, timeout)
+    out = reports / result.student
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "result.json", (result.model_dump_json(indent=2) + "\n").encode())
+    write_report(result, out)
+    return result
+
+
+def grade_paths(
+    paths: Sequence[Path],
+    assignment: Assignment,
+    reports: Path,
+    on_result: Callable[[GradeResult], None] = lambda result: None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[GradeResult]:
+    """Grade every submission under `paths`, one after another; `on_result` sees each result."""
+    if reports.exists() and not reports.is_dir():
+        raise GradeError(f"{reports}: exists and is not a folder; give --reports a folder")
+    results = []
+    for folder in find_submissions(paths, assignment):
+        result = grade_submission(folder, assignment, reports, timeout)
+        on_result(result)
+        results.append(result)
+    return results

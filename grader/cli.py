@@ -1,4 +1,8 @@
-"""`grade`: a thin argparse layer over grader.api. Exit codes: 0 done, 2 bad input."""
+"""`grade`: a thin argparse layer over grader.api.
+
+Exit codes: 0 done (whatever the scores), 1 with --strict when a check did not pass,
+2 bad input (a usage, assignment or path error, with a one-line message).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from pathlib import Path
 from grader import api
 from grader.assignment import load_assignment, preset_names
 from grader.errors import GradeError
+from grader.result import GradeResult
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
+GRADE_USAGE = "grade PATH... --assignment NAME_OR_PATH [--reports DIR] [--strict]"
 
 
 def _seed(text: str) -> int:
@@ -29,10 +35,34 @@ def _seed(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade",
-        description="Grade neural-network backprop homework against a float64 reference.",
+        usage=f"{GRADE_USAGE}\n       grade COMMAND ...",
+        description="Grade neural-network backprop homework against a float64 reference. "
+        "`grade PATH...` grades submissions (short for `grade grade PATH...`).",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog="grade")
     presets = ", ".join(preset_names())
+
+    grade = commands.add_parser(
+        "grade",
+        usage=GRADE_USAGE,
+        help="grade submissions (the default: `grade PATH...`)",
+        description="Grade each PATH: a submission folder (holding network.py, backprop.py "
+        "and the two .dat files) or a folder of submission folders. Writes "
+        "DIR/<student>/result.json and report.html.",
+    )
+    grade.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="what to grade")
+    grade.add_argument(
+        "--assignment", required=True, metavar="NAME_OR_PATH",
+        help=f"a preset ({presets}) or an assignment .toml file",
+    )  # fmt: skip
+    grade.add_argument(
+        "--reports", type=Path, default=Path("reports"), metavar="DIR",
+        help="where the reports go (default: reports)",
+    )  # fmt: skip
+    grade.add_argument(
+        "--strict", action="store_true",
+        help="exit 1 if any check of any submission did not pass (for CI)",
+    )  # fmt: skip
 
     reference = commands.add_parser(
         "reference",
@@ -61,14 +91,43 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (tests call this in-process)."""
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    commands = _commands(parser)
+    if argv and argv[0] not in commands and not argv[0].startswith("-"):
+        argv.insert(0, "grade")  # `grade PATH...` is `grade grade PATH...`
+    args = parser.parse_args(argv)
     try:
+        if args.command == "grade":
+            return _grade(args)
         if args.command == "reference":
             return _reference(args)
         return _assignments(args)
     except GradeError as error:
         print(f"grade: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:  # argparse keeps its subcommands only here
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _grade(args: argparse.Namespace) -> int:
+    assignment = load_assignment(args.assignment)
+
+    def show(result: GradeResult) -> None:
+        missed = [f"{c.id} {c.status}" for c in result.checks if c.status != "pass"]
+        summary = ", ".join(missed) if missed else "all checks pass"
+        print(f"{result.student:<28} {result.score:>5g} / {result.max_score:g}   {summary}")
+
+    results = api.grade_paths(args.paths, assignment, args.reports, on_result=show)
+    print(f"reports: {args.reports}/<student>/report.html and result.json")
+    if args.strict and not all(result.passed for result in results):
+        return EXIT_NOT_ALL_PASSED
+    return EXIT_OK
 
 
 def _reference(args: argparse.Namespace) -> int:

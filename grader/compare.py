@@ -44,6 +44,11 @@ def agreeing_figures(relative_error: float) -> int:
     return max(0, min(17, math.floor(1 - math.log10(relative_error) + 1e-12)))
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 @dataclass(frozen=True)
 class TensorComparison:
     """The verdict on one tensor, with the per-entry errors a report can draw."""
@@ -91,7 +96,10 @@ def compare(
     if not finite.all():
         reason = f"{int(np.count_nonzero(~finite))} entries are NaN or infinite"
     elif n_bad:
-        reason = f"{n_bad} of {rel.size} entries differ by more than 1 unit in figure {sig_figs}"
+        reason = (
+            f"{n_bad} of {rel.size} entries differ by more than one unit in the "
+            f"{_ordinal(sig_figs)} significant figure"
+        )
     return TensorComparison(
         name=name,
         agree=n_bad == 0,

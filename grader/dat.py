@@ -27,7 +27,6 @@ import codecs
 import math
 import os
 import re
-import uuid
 from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grader.errors import DatFormatError
+from grader.files import write_atomic
 
 Blocks: TypeAlias = dict[str, npt.NDArray[np.float64]]
 """Arrays by block name, in file order; each float64 with its header's shape."""
@@ -300,17 +300,4 @@ def write_dat(
     path: Path | str, blocks: Mapping[str, npt.ArrayLike], *, comments: Sequence[str] = ()
 ) -> None:
     """Write format_dat(blocks, comments=comments) to `path` atomically (temp file, os.replace)."""
-    path = Path(path)
-    data = format_dat(blocks, comments=comments).encode("utf-8")
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    # os.open with 0o666 lets the umask set the mode, as for any new file (mkstemp gives 0o600).
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_atomic(Path(path), format_dat(blocks, comments=comments).encode("utf-8"))

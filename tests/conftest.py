@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).parent.parent
+OUTPUT = Path(__file__).parent / "output"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -19,3 +25,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     """Whether the run was started with `--update-goldens`."""
     return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture
+def golden(update_goldens: bool) -> Callable[[Path, str], None]:
+    """Compare text with a golden file (or rewrite it); a mismatch goes to tests/output/."""
+
+    def check(path: Path, text: str) -> None:
+        if update_goldens:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        if path.read_text(encoding="utf-8") != text:
+            out = OUTPUT / "goldens" / path.relative_to(ROOT)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+            pytest.fail(f"{path} differs from {out}; rerun with --update-goldens if intended")
+
+    return check

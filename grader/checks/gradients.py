@@ -1,0 +1,117 @@
+"""autograd-gradients and backprop-gradients: the student's gradients against the reference,
+on the published inputs and on hidden seeds, at every SGD step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from grader.checks import Call, Context, describe_disagreement, result, stage_failure, tensor_table
+from grader.compare import Comparison, compare_all
+from grader.dat import Blocks
+from grader.result import CheckResult, TensorTable
+
+
+def check_autograd(context: Context) -> CheckResult:
+    """The reference's parameters in the student's network, forward, torch autograd."""
+    check = "autograd-gradients"
+    network_failure = stage_failure(context, "network")
+    if network_failure is not None:
+        return result(context, check, "error", f"could not run your network: {network_failure}")
+    failure = stage_failure(context, "autograd")
+    if failure is not None:
+        return result(context, check, "error", f"autograd on your network failed: {failure}")
+    answers = context.outcome.stages["autograd"].get("results")
+    return _judge(context, check, answers, "your network under autograd")
+
+
+def check_backprop(context: Context) -> CheckResult:
+    """The student's backprop() on every call."""
+    check = "backprop-gradients"
+    failure = stage_failure(context, "backprop")
+    if failure is not None:
+        return result(context, check, "error", f"could not run backprop: {failure}")
+    answers = context.outcome.stages["backprop"].get("results")
+    return _judge(context, check, answers, "backprop")
+
+
+def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
+    calls = context.calls
+    if not isinstance(answers, list) or len(answers) != len(calls):
+        return result(context, check, "error", f"{who} gave no answer for every data point")
+    sig_figs = context.assignment.significant_figures
+    tables: list[TensorTable] = []
+    details: list[str] = []
+    first_failure: str | None = None
+    for call, answer in zip(calls, answers, strict=True):
+        if not isinstance(answer, dict) or "error" in answer:
+            error = answer.get("error") if isinstance(answer, dict) else "no answer"
+            message = f"{who} failed on {call.where}: {error}"
+            if isinstance(answer, dict) and answer.get("autograd"):
+                message += " (see the no-autograd check)"
+            return result(context, check, "error", message, details, tables)
+        actual, problem = gradients_from(answer, call)
+        if problem is not None:
+            return result(context, check, "fail", f"{who} on {call.where}: {problem}", details)
+        comparison = compare_all(actual, call.expected, sig_figs)
+        if call.published:
+            tables += [tensor_table(t, actual, call.expected) for t in comparison.tensors]
+        details.append(_summary(call, comparison))
+        if not comparison.agree and first_failure is None:
+            first_failure = _first_failure(call, comparison, actual)
+    if first_failure is not None:
+        return result(context, check, "fail", first_failure, details, tables)
+    hidden = len({c.seed for c in calls if not c.published})
+    n = len(calls[0].expected)
+    return result(
+        context,
+        check,
+        "pass",
+        f"all {n} gradients agree to {sig_figs} significant figures on the published inputs "
+        f"and on {hidden} hidden seeds" + (" at every step" if calls[0].multi_step else ""),
+        details,
+        tables,
+    )
+
+
+def gradients_from(answer: dict[str, Any], call: Call) -> tuple[Blocks, str | None]:
+    """Name and check the child's (dW, db) for one call; a problem in words if unusable."""
+    layers = len(call.expected) // 2
+    blocks: Blocks = {}
+    names = list(call.expected)
+    for key, kind, offset in (("dW", "weight", 0), ("db", "bias", 1)):
+        items = answer.get(key)
+        if not isinstance(items, list):
+            return {}, f"no list of {kind} gradients came back"
+        if len(items) != layers:
+            return {}, (
+                f"returned {len(items)} {kind} gradients; the network has {layers} Linear layers"
+            )
+        for layer, item in enumerate(items):
+            name = names[2 * layer + offset]
+            if item is None:
+                return {}, f"{name} has no gradient (is the layer used in the forward pass?)"
+            try:
+                array = np.asarray(item, dtype=np.float64)
+            except (TypeError, ValueError):
+                return {}, f"{key}[{layer}] is not an array of numbers"
+            want = call.expected[name].shape
+            if kind == "bias" and array.shape != want and array.size == int(np.prod(want)):
+                array = array.reshape(want)  # (1, n) and (n, 1) biases are the same numbers
+            blocks[name] = array
+    return blocks, None
+
+
+def _summary(call: Call, comparison: Comparison) -> str:
+    bad = [t.name for t in comparison.tensors if not t.agree]
+    if not bad:
+        return f"{call.where}: all {len(comparison.tensors)} agree"
+    return f"{call.where}: {', '.join(bad)} disagree"
+
+
+def _first_failure(call: Call, comparison: Comparison, actual: Blocks) -> str:
+    bad = [t for t in comparison.tensors if not t.agree]
+    first = bad[0]
+    count = f"{len(bad)} of {len(comparison.tensors)} gradients disagree on {call.where}"
+    return f"{count}; the first is {describe_disagreement(first, actual, call.expected)}"

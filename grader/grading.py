@@ -1,0 +1,98 @@
+"""The pipeline for one submission, in the order data flows:
+
+reference (truth.py) → run the student's code (sandbox/) → the five checks (checks/) → result.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from grader.assignment import Assignment
+from grader.checks import Call, Context, architecture, dat_files, gradients, no_autograd
+from grader.result import GradeResult, Seeds
+from grader.sandbox import DEFAULT_TIMEOUT, ISOLATION, run_student
+from grader.truth import GroundTruth, ground_truth, hidden_seeds, step_blocks
+
+CHECKS = [
+    architecture.check,
+    gradients.check_autograd,
+    gradients.check_backprop,
+    no_autograd.check,
+    dat_files.check,
+]
+
+
+def grade_submission(
+    folder: Path, assignment: Assignment, timeout: float = DEFAULT_TIMEOUT
+) -> GradeResult:
+    """Grade one submission folder; whatever the student's code does, a result comes back."""
+    started = time.monotonic()
+    hidden = hidden_seeds(assignment, folder.name)
+    truths = [ground_truth(assignment, seed) for seed in [assignment.seed, *hidden]]
+    calls = [
+        Call(seed=t.seed, step=k, published=i == 0, expected=step_blocks(t, k))
+        for i, t in enumerate(truths)
+        for k in range(len(t.steps))
+    ]
+    reference_done = time.monotonic()
+    outcome = run_student(folder, _request(assignment, truths), timeout)
+    context = Context(
+        assignment=assignment, folder=folder, truths=truths, calls=calls, outcome=outcome
+    )
+    checks = [check(context) for check in CHECKS]
+    return GradeResult(
+        student=folder.name,
+        assignment=assignment.name,
+        assignment_title=assignment.title,
+        score=sum(c.score for c in checks),
+        max_score=sum(c.max_score for c in checks),
+        checks=checks,
+        seeds=Seeds(published=assignment.seed, hidden=hidden),
+        sig_figs=assignment.significant_figures,
+        isolation=ISOLATION,
+        output=outcome.output,
+        timings={
+            "reference": round(reference_done - started, 3),
+            "student_code": round(outcome.seconds, 3),
+            "total": round(time.monotonic() - started, 3),
+        },
+        versions=_versions(),
+    )
+
+
+def _request(assignment: Assignment, truths: list[GroundTruth]) -> dict[str, Any]:
+    """What the child needs: the contract and, per call, parameters and the data point."""
+    contract = assignment.contract
+    return {
+        "network": {
+            "module": contract.network_module,
+            "function": contract.network_function,
+            "kwargs": contract.network_kwargs,
+        },
+        "backprop": {"module": contract.backprop_module, "function": contract.backprop_function},
+        "loss": assignment.loss,
+        "calls": [
+            {
+                "weights": [w.tolist() for w in step.weights],
+                "biases": [b.tolist() for b in step.biases],
+                "x": truth.inputs.x.tolist(),
+                "y": truth.inputs.y.tolist(),
+            }
+            for truth in truths
+            for step in truth.steps
+        ],
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("grade", "torch", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

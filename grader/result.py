@@ -1,0 +1,87 @@
+"""The public result format: what `grade` writes to <reports>/<student>/result.json.
+
+`GradeResult.model_json_schema()` is the documented schema (docs/result.schema.json).
+Check ids are part of the format: network-architecture, autograd-gradients,
+backprop-gradients, no-autograd, dat-files.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["pass", "fail", "error"]
+
+CHECK_IDS = (
+    "network-architecture",
+    "autograd-gradients",
+    "backprop-gradients",
+    "no-autograd",
+    "dat-files",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
+
+
+class TensorTable(_Model):
+    """One tensor compared entry by entry: what the report draws as a table."""
+
+    name: str = Field(description="block name, e.g. W3 or step1.b2")
+    shape: list[int] = Field(description="the reference's shape")
+    expected: list[float] = Field(description="reference values, flattened in C order")
+    actual: list[float] | None = Field(
+        default=None, description="the student's values, flattened; null if the shape differs"
+    )
+    actual_shape: list[int] | None = Field(default=None, description="the student's shape")
+    relative_error: list[float] | None = Field(
+        default=None, description="per entry: |a - b| / max(|a|, |b|, 0.1 · largest)"
+    )
+    agree: bool = Field(description="every entry agrees to the assignment's figures")
+    max_relative_error: float = Field(description="the worst entry's relative error")
+    note: str = Field(default="", description="why the tensor disagrees, in words")
+
+
+class CheckResult(_Model):
+    """One check's verdict."""
+
+    id: str = Field(description="stable check id, e.g. backprop-gradients")
+    name: str = Field(description="a human title for the check")
+    status: Status = Field(description="pass; fail: the answer is wrong; error: could not run")
+    score: float = Field(description="points earned")
+    max_score: float = Field(description="points available")
+    message: str = Field(description="what a student reads first")
+    details: list[str] = Field(default_factory=list, description="further lines for the report")
+    tables: list[TensorTable] = Field(
+        default_factory=list, description="per-tensor comparisons behind the verdict"
+    )
+
+
+class Seeds(_Model):
+    """The seeds graded, so a TA can reproduce every number."""
+
+    published: int = Field(description="seed of the inputs students were given")
+    hidden: list[int] = Field(description="seeds derived from the assignment and the student")
+
+
+class GradeResult(_Model):
+    """Everything `grade` concluded about one submission."""
+
+    student: str = Field(description="the submission folder's name")
+    assignment: str = Field(description="the assignment's name")
+    assignment_title: str = Field(description="the assignment's title")
+    score: float = Field(description="sum of the checks' scores")
+    max_score: float = Field(description="sum of the checks' max scores")
+    checks: list[CheckResult]
+    seeds: Seeds
+    sig_figs: int = Field(description="significant figures the gradients must agree to")
+    isolation: str = Field(description="how the student's code was isolated")
+    output: str = Field(default="", description="what the student's code printed (truncated)")
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
+    versions: dict[str, str] = Field(default_factory=dict, description="grade, python, torch")
+
+    @property
+    def passed(self) -> bool:
+        return all(check.status == "pass" for check in self.checks)

@@ -1,0 +1,228 @@
+"""Grading end to end: real child processes on the example and fixture submissions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import api
+from grader.assignment import load_assignment
+from grader.cli import main
+from grader.result import GradeResult
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "submissions"
+FIXTURES = Path(__file__).parent / "fixtures" / "submissions"
+TIMEOUT = 20.0  # the infinite loop waits this long; everything else takes ~3 s
+
+
+def make_submission(behaviour: str, into: Path) -> Path:
+    """The correct example student with the fixture's files laid over it."""
+    folder = into / behaviour
+    shutil.copytree(EXAMPLES / "correct", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (FIXTURES / behaviour).iterdir():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The class folder: students/ to grade and reports/ for the output."""
+    return tmp_path_factory.mktemp("class")
+
+
+@pytest.fixture(scope="module")
+def graded(root: Path) -> dict[str, GradeResult]:
+    """Every example and fixture submission, graded in one batch."""
+    students = root / "students"
+    shutil.copytree(EXAMPLES, students, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
+    for fixture in FIXTURES.iterdir():
+        if fixture.is_dir():
+            make_submission(fixture.name, students)
+    results = api.grade_paths(
+        [students], load_assignment("bs6207-a1"), root / "reports", timeout=TIMEOUT
+    )
+    return {result.student: result for result in results}
+
+
+def statuses(result: GradeResult) -> dict[str, str]:
+    return {check.id: check.status for check in result.checks}
+
+
+def message(result: GradeResult, check_id: str) -> str:
+    return next(check.message for check in result.checks if check.id == check_id)
+
+
+ALL_PASS = dict.fromkeys(
+    [
+        "network-architecture",
+        "autograd-gradients",
+        "backprop-gradients",
+        "no-autograd",
+        "dat-files",
+    ],
+    "pass",
+)
+
+
+def test_correct_student_gets_full_marks(graded: dict[str, GradeResult]) -> None:
+    """The correct example passes every check with every point."""
+    result = graded["correct"]
+    assert statuses(result) == ALL_PASS
+    assert result.score == result.max_score == 10
+
+
+def test_biases_as_rows_are_accepted(graded: dict[str, GradeResult]) -> None:
+    """db returned as (1, n) rows holds the same numbers as (n,): full marks."""
+    assert statuses(graded["biases_as_rows"]) == ALL_PASS
+
+
+def test_transposed_weight_grads(graded: dict[str, GradeResult]) -> None:
+    """dL/dW in (in, out) layout fails backprop-gradients and dat-files, naming the shapes."""
+    result = graded["transposed_weight_grads"]
+    assert statuses(result) == ALL_PASS | {"backprop-gradients": "fail", "dat-files": "fail"}
+    assert "W1: shape (10, 21) differs from expected (21, 10)" in message(
+        result, "backprop-gradients"
+    )
+    assert "my_autograd.dat against the reference: W1: shape (10, 21)" in message(
+        result, "dat-files"
+    )
+
+
+def test_missing_first_relu(graded: dict[str, GradeResult]) -> None:
+    """No ReLU after the first Linear is named by the architecture check, and the gradients fail."""
+    result = graded["missing_first_relu"]
+    assert message(result, "network-architecture") == (
+        "no activation after Linear 1 (10→21); expected relu"
+    )
+    assert statuses(result) == ALL_PASS | {
+        "network-architecture": "fail",
+        "autograd-gradients": "fail",
+        "backprop-gradients": "fail",
+        "dat-files": "fail",
+    }
+
+
+def test_autograd_in_backprop(graded: dict[str, GradeResult]) -> None:
+    """Autograd inside backprop is refused at run time and found in the source."""
+    result = graded["autograd_in_backprop"]
+    assert statuses(result)["no-autograd"] == "fail"
+    assert message(result, "no-autograd").startswith(
+        "backprop.py, line 14, in backprop(): calls .backward()"
+    )
+    assert statuses(result)["backprop-gradients"] == "error"
+    assert "autograd is switched off inside backprop" in message(result, "backprop-gradients")
+
+
+def test_exception_in_backprop_names_file_and_line(graded: dict[str, GradeResult]) -> None:
+    """An exception in backprop is an error naming the file, line, function and exception."""
+    result = graded["raises_in_backprop"]
+    assert message(result, "backprop-gradients") == (
+        "backprop failed on the published inputs: backprop.py, line 3, in backprop: "
+        "ZeroDivisionError: division by zero"
+    )
+    assert statuses(result)["no-autograd"] == "error"
+    assert statuses(result)["network-architecture"] == "pass"
+
+
+def test_misnamed_function_is_named(graded: dict[str, GradeResult]) -> None:
+    """A backprop under another name is an error that says which name to use."""
+    result = graded["misnamed_backprop"]
+    assert message(result, "backprop-gradients") == (
+        "could not run backprop: backprop.py defines no backprop(); it defines back_prop(): "
+        "rename it to backprop()"
+    )
+
+
+def test_returns_none(graded: dict[str, GradeResult]) -> None:
+    """A backprop that returns nothing says so, and what it printed reaches the report."""
+    result = graded["returns_none"]
+    assert message(result, "backprop-gradients") == (
+        "backprop failed on the published inputs: backprop() returned None; expected (dW, db)"
+    )
+    assert "forgot to return them" in result.output
+
+
+def test_infinite_loop_times_out_and_keeps_earlier_stages(graded: dict[str, GradeResult]) -> None:
+    """A hanging backprop times out; the network checks done before it keep their verdicts."""
+    result = graded["infinite_loop"]
+    assert message(result, "backprop-gradients") == (
+        f"could not run backprop: the student's code timed out after {TIMEOUT:g} s while "
+        "importing and running backprop"
+    )
+    assert statuses(result)["network-architecture"] == "pass"
+    assert statuses(result)["autograd-gradients"] == "pass"
+
+
+def test_exit_at_import(graded: dict[str, GradeResult]) -> None:
+    """os._exit() while importing network.py is an error naming the stage, not a lost student."""
+    result = graded["exits_at_import"]
+    assert message(result, "network-architecture") == (
+        "could not build and run the network: the student's code stopped early (exit code 3) "
+        "while importing, building and running the network"
+    )
+    assert statuses(result)["dat-files"] == "pass"
+
+
+def test_wrong_layer_count(graded: dict[str, GradeResult]) -> None:
+    """One hidden layer short is named by the architecture check."""
+    result = graded["wrong_layer_count"]
+    assert message(result, "network-architecture") == "Linear 10 is 21→1, expected 21→21"
+    assert statuses(result)["autograd-gradients"] == "error"
+
+
+def test_syntax_error_names_the_line(graded: dict[str, GradeResult]) -> None:
+    """A syntax error in network.py is an error naming the file and the line."""
+    result = graded["syntax_error_in_network"]
+    assert message(result, "network-architecture").startswith(
+        "could not build and run the network: network.py, line 4: SyntaxError"
+    )
+
+
+def test_reports_are_written(graded: dict[str, GradeResult], root: Path) -> None:
+    """Each student gets result.json (matching the result) and report.html."""
+    reports = root / "reports"
+    for student, result in graded.items():
+        written = json.loads((reports / student / "result.json").read_text())
+        assert written["score"] == result.score
+        assert [c["id"] for c in written["checks"]] == list(ALL_PASS)
+        assert (reports / student / "report.html").read_text().startswith("<!doctype html>")
+
+
+def test_hidden_seeds_depend_on_the_student(graded: dict[str, GradeResult]) -> None:
+    """Hidden seeds differ between students and are listed in the result."""
+    seeds = {tuple(result.seeds.hidden) for result in graded.values()}
+    assert len(seeds) == len(graded)
+    assert all(len(s) == 3 for s in seeds)
+
+
+def test_cli_grades_one_student_and_strict_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`grade PATH` grades one student; --strict exits 1 only when a check did not pass."""
+    common = ["--assignment", "bs6207-a1", "--reports", str(tmp_path / "reports")]
+    assert main([str(EXAMPLES / "correct"), *common, "--strict"]) == 0
+    out = capsys.readouterr().out
+    assert "correct" in out and "10 / 10" in out and "all checks pass" in out
+    broken = make_submission("raises_in_backprop", tmp_path)
+    assert main([str(broken), *common]) == 0
+    assert main([str(broken), *common, "--strict"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["nowhere", "--assignment", "bs6207-a1"], "nowhere: no such folder"),
+        ([".", "--assignment", "nope"], "no such assignment"),
+    ],
+    ids=["missing path", "unknown assignment"],
+)
+def test_cli_bad_input_exits_2(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad path or assignment is exit 2 with a one-line message."""
+    assert main(args) == 2
+    assert needle in capsys.readouterr().err

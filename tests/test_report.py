@@ -1,0 +1,408 @@
+"""The HTML report: deterministic, escaped, self-contained, and readable in a real browser."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.compare import compare
+from grader.report import MAX_ROWS, format_error, format_value, render_report, write_report
+from grader.result import CheckResult, GradeResult, Seeds, TensorTable
+
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = Path(__file__).parent / "output" / "report"
+SIG_FIGS = 5
+W3_MESSAGE = "W3 disagrees: 12 of 441 entries differ by more than 1 unit in figure 5"
+PAYLOAD = "<script>alert(1)</script> </pre><b>x"
+
+
+def tensor_table(name: str, expected: np.ndarray, actual: np.ndarray | None) -> TensorTable:
+    """A TensorTable as the gradients check builds it, judged by the one comparison rule."""
+    if actual is None or actual.shape != expected.shape:
+        return TensorTable(
+            name=name,
+            shape=list(expected.shape),
+            expected=expected.ravel().tolist(),
+            actual_shape=None if actual is None else list(actual.shape),
+            agree=False,
+            max_relative_error=math.inf,
+            note="the shape differs",
+        )
+    c = compare(actual, expected, SIG_FIGS, name=name)
+    assert c.relative_error is not None
+    return TensorTable(
+        name=name,
+        shape=list(expected.shape),
+        expected=expected.ravel().tolist(),
+        actual=actual.ravel().tolist(),
+        actual_shape=list(actual.shape),
+        relative_error=c.relative_error.ravel().tolist(),
+        agree=c.agree,
+        max_relative_error=c.max_relative_error,
+        note=c.reason,
+    )
+
+
+def gradient(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Reference-like float64 values with a spread of magnitudes and signs, and one zero."""
+    values = np.random.default_rng(seed).standard_normal(shape) * 10.0 ** -(
+        np.arange(shape[-1]) % 2
+    )
+    values.flat[0] = 0.0
+    return values
+
+
+def check(
+    check_id: str, status: str = "pass", score: float = 1, max_score: float = 1, **kw: object
+) -> CheckResult:
+    """A CheckResult with a default message per status."""
+    message = {"pass": "All good.", "fail": "Wrong.", "error": "Could not run."}[status]
+    return CheckResult.model_validate(
+        {
+            "id": check_id,
+            "name": check_id.replace("-", " ").capitalize(),
+            "status": status,
+            "score": score,
+            "max_score": max_score,
+            "message": message,
+            **kw,
+        }
+    )
+
+
+def result(checks: list[CheckResult], **kw: object) -> GradeResult:
+    """A GradeResult whose score and max_score are the checks' sums."""
+    fields: dict[str, object] = {
+        "student": "ada_lovelace",
+        "assignment": "bs6207-a1",
+        "assignment_title": "BS6207 Assignment 1: backprop by hand",
+        "score": sum(c.score for c in checks),
+        "max_score": sum(c.max_score for c in checks),
+        "checks": checks,
+        "seeds": Seeds(published=6207, hidden=[918273645, 192837465]),
+        "sig_figs": SIG_FIGS,
+        "isolation": "subprocess, no network, 2 GB memory, 60 s",
+        "versions": {"grade": "0.1.0", "python": "3.11.9", "torch": "2.13.0"},
+        **kw,
+    }
+    return GradeResult.model_validate(fields)
+
+
+def passing_result() -> GradeResult:
+    """Every check passes."""
+    w = gradient((4, 3))
+    return result(
+        [
+            check("network-architecture", score=1, max_score=1),
+            check("autograd-gradients", score=2, max_score=2),
+            check(
+                "backprop-gradients",
+                score=4,
+                max_score=4,
+                tables=[tensor_table("W1", w, w * (1 + 3e-7))],
+            ),
+            check("no-autograd", score=1, max_score=1),
+            check("dat-files", score=2, max_score=2),
+        ]
+    )
+
+
+def failing_result(**kw: object) -> GradeResult:
+    """3 of 10 points: a wrong W3, a wrongly shaped W1, a check that could not run."""
+    w3 = gradient((21, 21), seed=3)
+    w3_student = w3.copy()
+    wrong = [5, 17, 40, 77, 100, 150, 201, 260, 300, 333, 380, 440]  # 12 entries
+    w3_student.flat[wrong] += 0.05
+    b3 = gradient((21,), seed=4)
+    w1 = gradient((21, 6), seed=1)
+    return result(
+        [
+            check("network-architecture", score=1, max_score=1),
+            check("autograd-gradients", score=2, max_score=2),
+            check(
+                "backprop-gradients",
+                status="fail",
+                score=0,
+                max_score=4,
+                message=W3_MESSAGE,
+                details=[
+                    "backprop.py: backprop() returned dL/dW3 with 12 wrong entries.",
+                    "Entries off by the same amount often mean a term added in the wrong place.",
+                ],
+                tables=[
+                    tensor_table("W1", w1, w1.T.copy()),
+                    tensor_table("W3", w3, w3_student),
+                    tensor_table("b3", b3, b3 * (1 + 2e-6)),
+                ],
+            ),
+            check(
+                "no-autograd",
+                status="error",
+                score=0,
+                max_score=1,
+                message="backprop.py: could not be imported: SyntaxError on line 12",
+            ),
+            check(
+                "dat-files", status="fail", score=0, max_score=2, message="my_output.dat: missing"
+            ),
+        ],
+        **{"output": "epoch 1 loss 0.6931\nepoch 2 loss 0.6012\n", **kw},
+    )
+
+
+def table_result(shape: tuple[int, ...]) -> GradeResult:
+    """One tensor of `shape` whose every entry is twice the reference."""
+    expected = gradient(shape) + 1.0
+    table = tensor_table("W2", expected, 2 * expected)
+    return result([check("backprop-gradients", "fail", 0, 4, tables=[table])])
+
+
+def row_classes(html: str) -> list[str]:
+    """The CSS class of every table row, in page order."""
+    return re.findall(r'<tr class="(ok|bad)">', html)
+
+
+def test_rendering_is_deterministic() -> None:
+    """The same result renders to byte-identical HTML, twice and from a JSON round trip."""
+    r = failing_result()
+    again = GradeResult.model_validate_json(r.model_dump_json())
+    assert render_report(r) == render_report(r) == render_report(again)
+
+
+def test_student_text_is_escaped() -> None:
+    """Markup in the student's name, messages, details, tensor names and output arrives as text."""
+    base = failing_result(output=PAYLOAD, student=PAYLOAD)
+    evil = base.model_copy(
+        update={
+            "checks": [
+                c.model_copy(update={"message": PAYLOAD, "details": [PAYLOAD]}) for c in base.checks
+            ]
+        }
+    )
+    html = render_report(evil)
+    assert "<script" not in html
+    assert "</pre><b>" not in html
+    assert "<b>x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;/pre&gt;&lt;b&gt;x" in html
+    assert html.count("&lt;script&gt;") >= 2 + len(base.checks) * 2  # title, h1, messages, details
+
+
+@pytest.mark.parametrize("make", [passing_result, failing_result], ids=["passing", "failing"])
+def test_page_is_self_contained(make: Callable[[], GradeResult]) -> None:
+    """The page loads nothing: no http(s) addresses, scripts, links, images or imports."""
+    html = render_report(make())
+    for banned in ("http://", "https://", "<script", "<link", "<img", "src=", "@import", "url("):
+        assert banned not in html
+    assert html.startswith("<!doctype html>\n")
+    assert '<meta charset="utf-8">' in html
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+
+
+def test_header_shows_score_and_summary() -> None:
+    """The header carries the title, the score and how many checks did not pass."""
+    failing = render_report(failing_result())
+    assert "<title>ada_lovelace — BS6207 Assignment 1: backprop by hand</title>" in failing
+    assert "3 / 10" in failing
+    assert "3 of 5 checks did not pass." in failing
+    passing = render_report(passing_result())
+    assert "10 / 10" in passing
+    assert "All checks passed." in passing
+
+
+def test_checks_show_status_words_points_and_details() -> None:
+    """Each check card names its status in words and shows its points, message and details."""
+    html = render_report(failing_result())
+    for word in ("PASS", "FAIL", "ERROR"):
+        assert f'">{word}</span>' in html
+    assert "0 / 4 points" in html
+    assert W3_MESSAGE in html
+    assert (
+        "<li>Entries off by the same amount often mean a term added in the wrong place.</li>"
+        in html
+    )
+
+
+def test_tensor_verdicts_and_details_open_state() -> None:
+    """Disagreeing tensors sit in an open <details>, agreeing ones in a closed one."""
+    html = render_report(failing_result())
+    assert html.count('<details class="tensor bad" open>') == 2  # W1 (shape), W3 (values)
+    assert html.count('<details class="tensor ok">') == 1  # b3
+    w3 = failing_result().checks[2].tables[1]
+    assert w3.note.startswith("12 of 441 entries differ")
+    assert f"✗ disagrees: {w3.note}</span>" in html
+    assert f"worst relative error {format_error(w3.max_relative_error)}" in html
+    assert "✓ agrees" in html
+
+
+def test_shape_mismatch_is_a_sentence() -> None:
+    """A tensor of the wrong shape is explained in words instead of drawn as a table."""
+    html = render_report(failing_result())
+    assert "The student&#39;s shape is (6, 21); expected (21, 6)." in html
+
+
+def test_disagreeing_rows_are_marked_and_listed_first() -> None:
+    """The 12 wrong W3 entries are the first rows of its table, with a class and a ✗."""
+    html = render_report(failing_result())
+    w3 = html.split("<h3>W3 ")[1].split("</table>")[0]
+    classes = row_classes(w3)
+    assert classes == ["bad"] * 12 + ["ok"] * (441 - 12)
+    assert w3.count('<span class="mark" title="disagrees">✗</span>') == 12
+    assert '<tr class="bad"><td><span class="mark" title="disagrees">✗</span>[0, 5]</td>' in w3
+    assert "Disagreeing entries are listed first" in w3
+
+
+def test_table_of_441_entries_is_shown_whole() -> None:
+    """A 21×21 tensor whose entries all disagree shows all 441 rows and no 'not shown' line."""
+    html = render_report(table_result((21, 21)))
+    assert row_classes(html) == ["bad"] * 441
+    assert "not shown" not in html
+
+
+def test_table_is_capped() -> None:
+    """A 30×30 tensor shows the first 500 entries and says that 400 are not shown."""
+    html = render_report(table_result((30, 30)))
+    assert row_classes(html) == ["bad"] * MAX_ROWS
+    assert "400 of 900 entries are not shown (400 disagreeing); the table stops at 500" in html
+    assert "[16, 19]</td>" in html  # entry 499, the last shown
+    assert "[16, 20]</td>" not in html
+
+
+def test_one_dimensional_index() -> None:
+    """Entries of a vector are indexed like [3]."""
+    html = render_report(table_result((7,)))
+    assert "[3]</td>" in html
+    assert "[3, " not in html
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        pytest.param(0.0, "0", id="zero"),
+        pytest.param(-0.0, "0", id="negative-zero"),
+        pytest.param(1 / 3, "0.33333333", id="eight-figures"),
+        pytest.param(-123456789.0, "-1.2345679e+08", id="large"),
+        pytest.param(1.5e-12, "1.5e-12", id="tiny"),
+        pytest.param(math.nan, "NaN", id="nan"),
+        pytest.param(math.inf, "inf", id="inf"),
+        pytest.param(-math.inf, "-inf", id="minus-inf"),
+    ],
+)
+def test_format_value(value: float, text: str) -> None:
+    """Tensor entries show 8 significant figures, exact zeros as 0, NaN and inf by name."""
+    assert format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        pytest.param(0.0, "0", id="zero"),
+        pytest.param(3.21e-5, "3.2e-05", id="small"),
+        pytest.param(0.5, "5.0e-01", id="half"),
+        pytest.param(math.nan, "NaN", id="nan"),
+        pytest.param(math.inf, "inf", id="inf"),
+    ],
+)
+def test_format_error(error: float, text: str) -> None:
+    """Relative errors show 2 significant figures in scientific notation."""
+    assert format_error(error) == text
+
+
+def test_non_finite_entries_render() -> None:
+    """NaN and inf in the student's values show by name and count as disagreeing."""
+    table = tensor_table("b1", np.array([1.0, 2.0, 3.0]), np.array([1.0, math.nan, math.inf]))
+    html = render_report(result([check("backprop-gradients", "fail", 0, 4, tables=[table])]))
+    assert row_classes(html) == ["bad", "bad", "ok"]
+    assert "<td>NaN</td>" in html
+    assert "<td>inf</td>" in html
+
+
+def test_missing_relative_errors_are_recomputed() -> None:
+    """A table without per-entry errors is judged by the comparison rule, not left unmarked."""
+    table = tensor_table("b2", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 3.0]))
+    table = table.model_copy(update={"relative_error": None})
+    html = render_report(result([check("backprop-gradients", "fail", 0, 4, tables=[table])]))
+    assert row_classes(html) == ["bad", "ok", "ok"]
+    assert '<td class="err">2.0e-01</td>' in html
+
+
+def test_output_section_only_when_there_is_output() -> None:
+    """The student's printed output appears in a <pre>, and the section is absent when empty."""
+    assert "<pre>\nepoch 1 loss 0.6931\nepoch 2 loss 0.6012\n</pre>" in render_report(
+        failing_result()
+    )
+    assert "<pre>" not in render_report(passing_result())
+
+
+def test_footer_has_what_a_ta_needs_to_reproduce() -> None:
+    """Seeds, significant figures, isolation and versions are in the footer."""
+    html = render_report(failing_result()).split("<footer>")[1]
+    for text in ("6207", "918273645, 192837465", "5 (relative error at most 1.0e-04)"):
+        assert text in html
+    assert "subprocess, no network, 2 GB memory, 60 s" in html
+    assert "<dt>torch</dt><dd><code>2.13.0</code></dd>" in html
+
+
+def test_write_report_writes_atomically(tmp_path: Path) -> None:
+    """write_report creates the folder, writes report.html and leaves no temporary file."""
+    folder = tmp_path / "reports" / "ada_lovelace"
+    r = failing_result()
+    path = write_report(r, folder)
+    assert path == folder / "report.html"
+    assert path.read_text(encoding="utf-8") == render_report(r)
+    assert write_report(r, folder) == path  # replacing an existing report works too
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} is missing; install Debian's chromium (.ci/run does) to run this test",
+)
+def test_report_in_a_real_browser() -> None:
+    """Headless Chromium shows the score and the failing message, loads nothing, fits a phone."""
+    from playwright.sync_api import Request, sync_playwright
+
+    path = write_report(failing_result(), OUTPUT)
+    requests: list[str] = []
+
+    def record(request: Request) -> None:
+        requests.append(request.url)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("request", record)
+            page.goto(path.as_uri())
+            text = page.inner_text("body")
+            assert "3 / 10" in text
+            assert W3_MESSAGE in text
+            assert "3 of 5 checks did not pass." in text
+            assert "The student's shape is (6, 21); expected (21, 6)." in text
+            assert page.locator("details.tensor.bad tr.bad").first.is_visible()
+            assert not page.locator("details.tensor.ok tr").first.is_visible()  # closed
+            page.screenshot(path=OUTPUT / "report.png", full_page=True)
+
+            page.set_viewport_size({"width": 375, "height": 812})
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, "the page scrolls sideways on a phone"
+            page.screenshot(path=OUTPUT / "report-phone.png")
+        finally:
+            browser.close()
+    assert requests == [path.as_uri()]
