@@ -31,7 +31,10 @@ class TensorTable(_Model):
 
     name: str = Field(description="block name, e.g. W3 or step1.b2")
     shape: list[int] = Field(description="the reference's shape")
-    expected: list[float] = Field(description="reference values, flattened in C order")
+    expected: list[float] = Field(
+        default_factory=list,
+        description="reference values, flattened in C order; empty for a tensor that agrees",
+    )
     actual: list[float] | None = Field(
         default=None, description="the student's values, flattened; null if the shape differs"
     )

@@ -51,8 +51,12 @@ def hidden_seeds(assignment: Assignment, student: str, count: int = HIDDEN_SEEDS
     """Seeds only this student is graded on, derived from the assignment's seed and their name.
 
     Anyone with the assignment and the folder name can recompute them (the report lists them);
-    no student can know them in advance without the assignment's seed.
+    no student can know them in advance without the assignment's seed. An assignment that
+    draws nothing from its seed (hw02-1) has none.
     """
+    problem = assignment.problem
+    if problem.x_range is None and problem.constant_init is not None:
+        return []  # fixed data and constant weights: every seed gives the same problem
     seeds = []
     for index in range(count):
         text = f"{assignment.name}:{assignment.seed}:{student}:{index}"

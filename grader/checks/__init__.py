@@ -16,6 +16,7 @@ from grader.result import CheckResult, Status, TensorTable
 from grader.sandbox import Outcome
 from grader.truth import GroundTruth
 
+DETAILED_TABLES = 4  # per check, tensors shown entry by entry; the rest get one line each
 NAMES = {
     "network-architecture": "Network architecture",
     "autograd-gradients": "Your network under autograd",
@@ -87,10 +88,32 @@ def stage_failure(context: Context, stage: str) -> str | None:
     return None
 
 
-def tensor_table(comparison: TensorComparison, actual: Blocks, expected: Blocks) -> TensorTable:
-    """The report's view of one compared tensor."""
+def tensor_tables(
+    comparisons: list[TensorComparison], actual: Blocks, expected: Blocks
+) -> list[TensorTable]:
+    """The report's view of compared tensors: entry by entry for the first few that disagree."""
+    tables, detailed = [], 0
+    for comparison in comparisons:
+        detail = not comparison.agree and detailed < DETAILED_TABLES
+        detailed += detail
+        tables.append(tensor_table(comparison, actual, expected, detail))
+    return tables
+
+
+def tensor_table(
+    comparison: TensorComparison, actual: Blocks, expected: Blocks, detail: bool = True
+) -> TensorTable:
+    """The report's view of one compared tensor; entry by entry if `detail` and it disagrees."""
     want = expected[comparison.name]
     got = actual.get(comparison.name)
+    if comparison.agree or not detail:
+        return TensorTable(
+            name=comparison.name,
+            shape=list(want.shape),
+            agree=comparison.agree,
+            max_relative_error=comparison.max_relative_error,
+            note=comparison.reason,
+        )
     same_shape = got is not None and got.shape == want.shape
     rel = comparison.relative_error
     return TensorTable(

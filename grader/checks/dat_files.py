@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.checks import Context, describe_disagreement, result, tensor_table
+from grader.checks import (
+    DETAILED_TABLES,
+    Context,
+    describe_disagreement,
+    result,
+    tensor_table,
+)
 from grader.compare import FLOOR, compare_all, tolerance
 from grader.dat import Blocks
 from grader.printed import PrintedBlock, read_gradient_text, significant_figures
@@ -57,7 +63,7 @@ def check(context: Context) -> CheckResult:
                     f"{sig_figs} are needed)"
                 )
             problems.append(f"{dat.name} against the reference: {text}")
-            table = tensor_table(tensor, dat.blocks, expected)
+            table = tensor_table(tensor, dat.blocks, expected, len(tables) < DETAILED_TABLES)
             tables.append(table.model_copy(update={"name": f"{dat.name}: {tensor.name}"}))
     first, second = files
     if not first.problem and not second.problem:

@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import Call, Context, describe_disagreement, result, stage_failure, tensor_table
+from grader.checks import (
+    Call,
+    Context,
+    describe_disagreement,
+    result,
+    stage_failure,
+    tensor_tables,
+)
 from grader.compare import Comparison, compare_all
 from grader.dat import Blocks
 from grader.result import CheckResult, TensorTable
@@ -56,7 +63,7 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
             return result(context, check, "fail", f"{who} on {call.where}: {problem}", details)
         comparison = compare_all(actual, call.expected, sig_figs)
         if call.published:
-            tables += [tensor_table(t, actual, call.expected) for t in comparison.tensors]
+            tables += tensor_tables(comparison.tensors, actual, call.expected)
         details.append(_summary(call, comparison))
         if not comparison.agree and first_failure is None:
             first_failure = _first_failure(call, comparison, actual)
@@ -64,15 +71,10 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
         return result(context, check, "fail", first_failure, details, tables)
     hidden = len({c.seed for c in calls if not c.published})
     n = len(calls[0].expected)
-    return result(
-        context,
-        check,
-        "pass",
-        f"all {n} gradients agree to {sig_figs} significant figures on the published inputs "
-        f"and on {hidden} hidden seeds" + (" at every step" if calls[0].multi_step else ""),
-        details,
-        tables,
-    )
+    where = "the published inputs" + (f" and on {hidden} hidden seeds" if hidden else "")
+    steps = " at every step" if calls[0].multi_step else ""
+    message = f"all {n} gradients agree to {sig_figs} significant figures on {where}{steps}"
+    return result(context, check, "pass", message, details, tables)
 
 
 def gradients_from(answer: dict[str, Any], call: Call) -> tuple[Blocks, str | None]:

@@ -39,26 +39,23 @@ _BADGES: dict[Status, str] = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 # --- numbers as the page shows them -------------------------------------------------------
 
 
-def format_value(v: float) -> str:
-    """A tensor entry to 8 significant figures; exact zeros as 0, NaN and inf spelled out."""
+def _number(v: float, spec: str) -> str:
+    """`v` in format `spec`; exact zeros as 0, NaN and inf spelled out."""
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    if v == 0:
-        return "0"
-    return f"{v:.8g}"
+    return "0" if v == 0 else format(v, spec)
+
+
+def format_value(v: float) -> str:
+    """A tensor entry to 8 significant figures."""
+    return _number(v, ".8g")
 
 
 def format_error(e: float) -> str:
-    """A relative error to 2 significant figures (3.2e-05); exact zeros as 0."""
-    if math.isnan(e):
-        return "NaN"
-    if math.isinf(e):
-        return "inf" if e > 0 else "-inf"
-    if e == 0:
-        return "0"
-    return f"{e:.1e}"
+    """A relative error to 2 significant figures (3.2e-05)."""
+    return _number(e, ".1e")
 
 
 def format_score(v: float) -> str:
@@ -73,11 +70,7 @@ def format_shape(shape: Sequence[int]) -> str:
 
 def _unravel(flat: int, shape: Sequence[int]) -> list[int]:
     """The C-order index of entry `flat` of a tensor of `shape`."""
-    index = []
-    for n in reversed(shape):
-        flat, i = divmod(flat, n)
-        index.append(i)
-    return index[::-1]
+    return [int(i) for i in np.unravel_index(flat, tuple(shape))]
 
 
 # --- the view-model the template draws ----------------------------------------------------
@@ -105,6 +98,7 @@ class TableView:
     verdict: str
     verdict_css: str
     worst: str  # "worst relative error 3.2e-02", or "" when there are no entries to compare
+    worst_value: str  # the worst relative error alone: 3.2e-02
     shape_message: str  # set instead of rows when the student's shape differs
     legend: str
     rows: tuple[RowView, ...]
@@ -124,7 +118,8 @@ class CheckView:
     points: str
     message: str
     details: tuple[str, ...]
-    tables: tuple[TableView, ...]
+    tables: tuple[TableView, ...]  # tensors shown entry by entry
+    summaries: tuple[TableView, ...]  # tensors without entries: one line each
 
 
 @dataclass(frozen=True)
@@ -166,6 +161,7 @@ def _relative_errors(table: TensorTable, actual: list[float], sig_figs: int) -> 
 
 def _table_view(table: TensorTable, sig_figs: int) -> TableView:
     tol = tolerance(sig_figs)
+    worst_value = format_error(table.max_relative_error)
     verdict = "agrees" if table.agree else "disagrees"
     if not table.agree and table.note:
         verdict = f"disagrees: {table.note}"
@@ -185,6 +181,7 @@ def _table_view(table: TensorTable, sig_figs: int) -> TableView:
             verdict=verdict,
             verdict_css=verdict_css,
             worst="",
+            worst_value=worst_value,
             shape_message=message,
             legend="",
             rows=(),
@@ -240,7 +237,8 @@ def _table_view(table: TensorTable, sig_figs: int) -> TableView:
         agree=table.agree,
         verdict=verdict,
         verdict_css=verdict_css,
-        worst=f"worst relative error {format_error(table.max_relative_error)}" if rows else "",
+        worst=f"worst relative error {worst_value}" if rows else "",
+        worst_value=worst_value,
         shape_message="",
         legend=legend,
         rows=tuple(shown),
@@ -264,7 +262,8 @@ def _check_view(position: int, check: CheckResult, sig_figs: int) -> CheckView:
         points=f"{format_score(check.score)} / {format_score(check.max_score)}",
         message=check.message,
         details=tuple(check.details),
-        tables=tuple(_table_view(t, sig_figs) for t in check.tables),
+        tables=tuple(_table_view(t, sig_figs) for t in check.tables if t.expected),
+        summaries=tuple(_table_view(t, sig_figs) for t in check.tables if not t.expected),
     )
 
 
