@@ -15,7 +15,7 @@ from grader.assignment import Assignment
 from grader.checks import Call, Context, architecture, dat_files, gradients, no_autograd
 from grader.result import GradeResult, Seeds
 from grader.sandbox import DEFAULT_TIMEOUT, ISOLATION, run_student
-from grader.truth import GroundTruth, ground_truth, hidden_seeds, step_blocks
+from grader.truth import ground_truth, hidden_seeds, step_blocks
 
 CHECKS = [
     architecture.check,
@@ -34,12 +34,21 @@ def grade_submission(
     hidden = hidden_seeds(assignment, folder.name)
     truths = [ground_truth(assignment, seed) for seed in [assignment.seed, *hidden]]
     calls = [
-        Call(seed=t.seed, step=k, published=i == 0, expected=step_blocks(t, k))
-        for i, t in enumerate(truths)
-        for k in range(len(t.steps))
+        Call(
+            seed=truth.seed,
+            step=k,
+            published=i == 0,
+            weights=step.weights,
+            biases=step.biases,
+            x=truth.inputs.x,
+            y=truth.inputs.y,
+            expected=step_blocks(truth, k),
+        )
+        for i, truth in enumerate(truths)
+        for k, step in enumerate(truth.steps)
     ]
     reference_done = time.monotonic()
-    outcome = run_student(folder, _request(assignment, truths), timeout)
+    outcome = run_student(folder, _request(assignment, calls), timeout)
     context = Context(
         assignment=assignment, folder=folder, truths=truths, calls=calls, outcome=outcome
     )
@@ -64,8 +73,8 @@ def grade_submission(
     )
 
 
-def _request(assignment: Assignment, truths: list[GroundTruth]) -> dict[str, Any]:
-    """What the child needs: the contract and, per call, parameters and the data point."""
+def _request(assignment: Assignment, calls: list[Call]) -> dict[str, Any]:
+    """What the child needs: the contract, the loss and every call."""
     contract = assignment.contract
     return {
         "network": {
@@ -75,16 +84,7 @@ def _request(assignment: Assignment, truths: list[GroundTruth]) -> dict[str, Any
         },
         "backprop": {"module": contract.backprop_module, "function": contract.backprop_function},
         "loss": assignment.loss,
-        "calls": [
-            {
-                "weights": [w.tolist() for w in step.weights],
-                "biases": [b.tolist() for b in step.biases],
-                "x": truth.inputs.x.tolist(),
-                "y": truth.inputs.y.tolist(),
-            }
-            for truth in truths
-            for step in truth.steps
-        ],
+        "calls": [call.request() for call in calls],
     }
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).parent.parent
 OUTPUT = Path(__file__).parent / "output"
@@ -42,3 +46,30 @@ def golden(update_goldens: bool) -> Callable[[Path, str], None]:
             pytest.fail(f"{path} differs from {out}; rerun with --update-goldens if intended")
 
     return check
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Page]:
+    """A page in real headless Chromium (Debian's; `make test` installs it as root)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing; `apt-get install chromium` (make test does as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1100, "height": 900})
+        finally:
+            browser.close()

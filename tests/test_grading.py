@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,9 +14,13 @@ from grader.assignment import load_assignment
 from grader.cli import main
 from grader.result import GradeResult
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "submissions"
 FIXTURES = Path(__file__).parent / "fixtures" / "submissions"
+OUTPUT = Path(__file__).parent / "output" / "grading"
 TIMEOUT = 20.0  # the infinite loop waits this long; everything else takes ~3 s
 
 
@@ -226,3 +231,32 @@ def test_cli_bad_input_exits_2(
     """A bad path or assignment is exit 2 with a one-line message."""
     assert main(args) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_real_report_in_a_browser(
+    graded: dict[str, GradeResult], root: Path, browser_page: Page
+) -> None:
+    """A graded student's report, opened in Chromium, shows the score and what failed."""
+    browser_page.goto((root / "reports" / "transposed_weight_grads" / "report.html").as_uri())
+    text = browser_page.inner_text("body")
+    assert "5 / 10" in text
+    assert message(graded["transposed_weight_grads"], "backprop-gradients") in text
+    assert "The student's shape is (10, 21); expected (21, 10)." in text
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    browser_page.screenshot(path=OUTPUT / "transposed_weight_grads.png")
+
+
+def test_multi_step_assignment_end_to_end(tmp_path: Path) -> None:
+    """hw02-1: backprop is called at every SGD step and the step-prefixed .dat files are read."""
+    folder = Path(__file__).parent / "fixtures" / "hw02_1" / "correct"
+    result = api.grade_submission(folder, load_assignment("hw02-1"), tmp_path)
+    assert statuses(result) == ALL_PASS, [c.message for c in result.checks]
+    assert result.seeds.hidden == []  # fixed data and constant weights: no hidden seeds
+    assert message(result, "backprop-gradients") == (
+        "all 6 gradients agree to 5 significant figures on the published inputs at every step"
+    )
+    assert [line.split(":")[0] for line in result.checks[2].details] == [
+        "the published inputs, step 0",
+        "the published inputs, step 1",
+        "the published inputs, step 2",
+    ]

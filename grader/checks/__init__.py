@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.assignment import Assignment
 from grader.compare import TensorComparison
@@ -15,6 +16,7 @@ from grader.dat import Blocks
 from grader.result import CheckResult, Status, TensorTable
 from grader.sandbox import Outcome
 from grader.truth import GroundTruth
+from reference import Array
 
 DETAILED_TABLES = 4  # per check, tensors shown entry by entry; the rest get one line each
 NAMES = {
@@ -28,12 +30,26 @@ NAMES = {
 
 @dataclass(frozen=True)
 class Call:
-    """One gradient the student's code computes: a seed, an SGD step, the reference's answer."""
+    """One gradient the student's code computes: a seed and an SGD step, the parameters and
+    data point it is taken at, and the reference's answer."""
 
     seed: int
     step: int
     published: bool
+    weights: list[Array]
+    biases: list[Array]
+    x: Array
+    y: Array
     expected: Blocks  # W1, b1, ... (step-prefixed for multi-step assignments)
+
+    def request(self) -> dict[str, list[Any]]:
+        """The call as the child receives it."""
+        return {
+            "weights": [w.tolist() for w in self.weights],
+            "biases": [b.tolist() for b in self.biases],
+            "x": self.x.tolist(),
+            "y": self.y.tolist(),
+        }
 
     @property
     def where(self) -> str:

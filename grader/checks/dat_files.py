@@ -8,6 +8,7 @@ A file holding several appended runs is graded on its last run, and says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +22,17 @@ from grader.checks import (
     tensor_table,
 )
 from grader.compare import FLOOR, compare_all, tolerance
-from grader.dat import Blocks
+from grader.dat import Blocks, parse_dat
+from grader.errors import DatFormatError
 from grader.printed import PrintedBlock, read_gradient_text, significant_figures
 from grader.result import CheckResult, TensorTable
 
 CHECK = "dat-files"
+# the first line that is not blank or a comment is a header `NAME DIM [DIM ...]`
+_CANONICAL_START = re.compile(
+    r"\A(?:[ \t]*(?:#[^\r\n]*)?(?:\r\n|\r|\n))*"
+    r"[ \t]*[A-Za-z_][A-Za-z0-9_.]*(?:[ \t]+[0-9]+)+[ \t]*(?:#|\r|\n|\Z)"
+)
 MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -58,9 +65,10 @@ def check(context: Context) -> CheckResult:
                 continue
             text = describe_disagreement(tensor, dat.blocks, expected)
             if tensor.name in dat.short and tensor.relative_error is not None:
+                fewest = dat.short[tensor.name]
                 text += (
-                    f" (printed with as few as {dat.short[tensor.name]} significant figures; "
-                    f"{sig_figs} are needed)"
+                    f" (printed with as few as {fewest} significant "
+                    f"figure{'' if fewest == 1 else 's'}; {sig_figs} are needed)"
                 )
             problems.append(f"{dat.name} against the reference: {text}")
             table = tensor_table(tensor, dat.blocks, expected, len(tables) < DETAILED_TABLES)
@@ -94,12 +102,15 @@ def read(path: Path, expected: Blocks, sig_figs: int) -> DatFile:
     if path.stat().st_size > MAX_BYTES:
         dat.problem = f"{path.stat().st_size:,} bytes is too big (the limit is {MAX_BYTES:,})"
         return dat
-    blocks = read_gradient_text(path.read_bytes().decode("utf-8", errors="replace"))
-    if not blocks:
-        dat.problem = "holds no arrays of numbers"
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    canonical_error = _canonical_error(text, path.name)
+    if canonical_error:
+        dat.problem = canonical_error
         return dat
-    matched = _match(blocks, list(expected), dat)
+    blocks = read_gradient_text(text)
+    matched = _match(blocks, list(expected), dat) if blocks else None
     if matched is None:
+        dat.problem = dat.problem or "holds no numbers"
         return dat
     for name, block in matched.items():
         want = expected[name]
@@ -113,12 +124,29 @@ def read(path: Path, expected: Blocks, sig_figs: int) -> DatFile:
     return dat
 
 
+def _canonical_error(text: str, name: str) -> str | None:
+    """If the file starts like canonical .dat (a `NAME DIM ...` header) but breaks the format,
+    what is wrong, by line: such a file is held to the format, not read as printed arrays."""
+    if not _CANONICAL_START.match(text):
+        return None
+    try:
+        parse_dat(text, path=name)
+    except DatFormatError as error:
+        return f"{str(error).removeprefix(name + ', ')} (see the .dat format in README)"
+    return None
+
+
 def _match(
     blocks: list[PrintedBlock], names: list[str], dat: DatFile
 ) -> dict[str, PrintedBlock] | None:
-    labels = [b.label for b in blocks]
-    if set(names) <= set(labels):
-        return {name: next(b for b in blocks if b.label == name) for name in names}
+    by_label = {b.label: b for b in blocks}
+    if by_label.keys() & set(names):  # canonical names: match by name
+        missing = [name for name in names if name not in by_label]
+        if missing:
+            shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+            dat.problem = f"has no block {shown}"
+            return None
+        return {name: by_label[name] for name in names}
     runs, extra = divmod(len(blocks), len(names))
     if runs == 0 or extra:
         listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")

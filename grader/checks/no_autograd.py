@@ -65,7 +65,7 @@ def source_uses(path: Path, function: str) -> list[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     aliases = _autograd_aliases(tree)
-    uses: list[str] = []
+    uses: set[tuple[int, str]] = set()
     seen: set[str] = set()
     todo = [function]
     while todo:
@@ -77,10 +77,10 @@ def source_uses(path: Path, function: str) -> list[str]:
             use = _autograd_use(node, aliases)
             if use:
                 line = getattr(node, "lineno", 0)
-                uses.append(f"{path.name}, line {line}, in {name}(): {use}")
+                uses.add((line, f"{path.name}, line {line}, in {name}(): {use}"))
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 todo.append(node.func.id)
-    return sorted(set(uses), key=lambda text: int(text.split("line ")[1].split(",")[0]))
+    return [text for _, text in sorted(uses)]
 
 
 def _autograd_aliases(tree: ast.Module) -> set[str]:

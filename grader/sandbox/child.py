@@ -21,12 +21,12 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 Json = dict[str, Any]
+FOLDER = os.getcwd()  # the private copy of the submission, the child's working directory
 
 
 class AutogradForbidden(RuntimeError):
@@ -45,12 +45,11 @@ def main(argv: list[str]) -> int:
         import torch
 
         torch.set_num_threads(1)
-        folder = str(Path.cwd())
-        sys.path.insert(0, folder)
-        traced = _run_stage(send, "network", lambda: _network_stage(request, folder))
+        sys.path.insert(0, FOLDER)
+        traced = _run_stage(send, "network", lambda: _network_stage(request))
         if traced is not None:
-            _run_stage(send, "autograd", lambda: _autograd_stage(request, traced, folder))
-        _run_stage(send, "backprop", lambda: _backprop_stage(request, folder))
+            _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
+        _run_stage(send, "backprop", lambda: _backprop_stage(request))
     return 0
 
 
@@ -62,24 +61,20 @@ def _run_stage(
     try:
         payload, keep = run()
     except BaseException as error:  # SystemExit, KeyboardInterrupt too: the student's, not ours
-        send(stage, {"ok": False, "error": _describe(error, _folder())})
+        send(stage, {"ok": False, "error": _describe(error)})
         return None
     send(stage, {"ok": True, **payload})
     return keep
 
 
-def _folder() -> str:
-    return str(Path.cwd())
-
-
-def _describe(error: BaseException, folder: str) -> str:
+def _describe(error: BaseException) -> str:
     """`file.py, line N, in f: Type: message`, naming the deepest frame in the student's files."""
     if isinstance(error, InterfaceError):
         return str(error)
     where = ""
     for frame in traceback.extract_tb(error.__traceback__):
-        if frame.filename.startswith(folder + os.sep):
-            name = os.path.relpath(frame.filename, folder)
+        if frame.filename.startswith(FOLDER + os.sep):
+            name = os.path.relpath(frame.filename, FOLDER)
             where = f"{name}, line {frame.lineno}, in {frame.name}: "
     if isinstance(error, SyntaxError) and error.filename:
         where = f"{os.path.basename(error.filename)}, line {error.lineno}: "
@@ -131,7 +126,7 @@ def _check_signature(
 # --- network ---------------------------------------------------------------------------------
 
 
-def _network_stage(request: Json, folder: str) -> tuple[Json, Any]:
+def _network_stage(request: Json) -> tuple[Json, Any]:
     import torch
 
     contract = request["network"]
@@ -192,7 +187,7 @@ def _forward(net: Any, x: Any) -> Any:
 # --- autograd ----------------------------------------------------------------------------------
 
 
-def _autograd_stage(request: Json, traced: tuple[Any, list[Json]], folder: str) -> tuple[Json, Any]:
+def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
     import torch
 
     net, events = traced
@@ -237,14 +232,14 @@ def _autograd_stage(request: Json, traced: tuple[Any, list[Json]], folder: str) 
                 db.append(None if bias_grad is None else bias_grad.double().tolist())
             results.append({"dW": dW, "db": db})
         except Exception as error:
-            results.append({"error": _describe(error, folder)})
+            results.append({"error": _describe(error)})
     return {"results": results}, None
 
 
 # --- backprop ----------------------------------------------------------------------------------
 
 
-def _backprop_stage(request: Json, folder: str) -> tuple[Json, Any]:
+def _backprop_stage(request: Json) -> tuple[Json, Any]:
     contract = request["backprop"]
     function = _import(contract["module"], contract["function"])
     shown = f"{contract['function']}(weights, biases, x, y)"
@@ -263,7 +258,7 @@ def _backprop_stage(request: Json, folder: str) -> tuple[Json, Any]:
         except AutogradForbidden as error:
             results.append({"error": f"{error}", "autograd": True})
         except Exception as error:
-            results.append({"error": _describe(error, folder)})
+            results.append({"error": _describe(error)})
     return {"results": results, "autograd_attempts": sorted(set(attempts))}, None
 
 

@@ -1,0 +1,255 @@
+"""The checks as pure functions: architecture traces, the autograd source scan, .dat files."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.assignment import load_assignment
+from grader.checks import Context, architecture, dat_files, no_autograd
+from grader.dat import format_dat
+from grader.sandbox import Outcome
+from grader.truth import ground_truth
+
+
+def context(folder: Path, name: str = "bs6207-a1") -> Context:
+    """A context whose child run produced nothing: enough for checks that read files."""
+    assignment = load_assignment(name)
+    outcome = Outcome(stages={}, ending="finished", returncode=0, output="", seconds=0, timeout=1)
+    truth = ground_truth(assignment)
+    return Context(assignment=assignment, folder=folder, truths=[truth], calls=[], outcome=outcome)
+
+
+# --- network-architecture -------------------------------------------------------------------
+
+
+def linear(n_in: int, n_out: int, bias: bool = True) -> dict[str, Any]:
+    return {"op": "linear", "in": n_in, "out": n_out, "weight": "w", "bias": "b" if bias else None}
+
+
+def trace(*hidden_ops: list[str], sizes: tuple[int, ...] = (2, 10, 10, 1)) -> list[dict[str, Any]]:
+    """Linear layers of `sizes` with the given ops after each hidden one."""
+    events: list[dict[str, Any]] = []
+    for number, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        events.append(linear(n_in, n_out))
+        if number < len(hidden_ops):
+            events += [{"op": op} for op in hidden_ops[number]]
+    return events
+
+
+ARCHITECTURES = {
+    "right": (trace(["sigmoid"], ["sigmoid"]), None),
+    "in-place and reshapes are fine": (trace(["sigmoid_", "view"], ["flatten", "sigmoid"]), None),
+    "missing activation": (
+        trace([], ["sigmoid"]),
+        "no activation after Linear 1 (2→10); expected sigmoid",
+    ),
+    "wrong activation": (
+        trace(["relu"], ["sigmoid"]),
+        "relu after Linear 1 (2→10); expected sigmoid",
+    ),
+    "activation twice (seed 002's Sequential)": (
+        trace(["sigmoid", "sigmoid"], ["sigmoid"]),
+        "sigmoid, sigmoid after Linear 1 (2→10); expected sigmoid",
+    ),
+    "activation after the output": (
+        trace(["sigmoid"], ["sigmoid"], ["sigmoid"]),
+        "sigmoid after the output Linear (10→1); expected none (linear output)",
+    ),
+    "wrong width": (
+        trace(["sigmoid"], ["sigmoid"], sizes=(2, 10, 9, 1)),
+        "Linear 2 is 10→9, expected 10→10",
+    ),
+    "one layer short": (
+        trace(["sigmoid"], sizes=(2, 10, 1)),
+        "Linear 2 is 10→1, expected 10→10",
+    ),
+    "one layer too many": (
+        trace(["sigmoid"], ["sigmoid"], [], sizes=(2, 10, 10, 1, 1)),
+        "the network applies 4 Linear layers (2→10, 10→10, 10→1, 1→1); expected 3 (2-10-10-1)",
+    ),
+    "no bias": (
+        [linear(2, 10, bias=False), {"op": "sigmoid"}],
+        "Linear 1 (2→10) has no bias; the assignment's layers all have one",
+    ),
+    "nothing traced": (
+        [],
+        "the network applies 0 Linear layers (none); expected 3 (2-10-10-1)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("events", "expected"), ARCHITECTURES.values(), ids=ARCHITECTURES.keys())
+def test_architecture_names_the_first_difference(
+    events: list[dict[str, Any]], expected: str | None, tmp_path: Path
+) -> None:
+    """The traced network's first difference from sigmoid-d2, in words (None: no difference)."""
+    assert (
+        architecture.first_difference(context(tmp_path, "sigmoid-d2"), events, [1, 1]) == expected
+    )
+
+
+def test_architecture_checks_the_output_size(tmp_path: Path) -> None:
+    """An output of the wrong size is named."""
+    events = trace(["sigmoid"], ["sigmoid"])
+    found = architecture.first_difference(context(tmp_path, "sigmoid-d2"), events, [1, 2])
+    assert found == "the network's output has shape (1, 2); expected 1 value(s)"
+
+
+# --- no-autograd, in the source ---------------------------------------------------------------
+
+SOURCES = {
+    "clean": ("import numpy as np\ndef backprop(w, b, x, y):\n    return w, b\n", []),
+    "backward": (
+        "def backprop(w, b, x, y):\n    loss = f()\n    loss.backward()\n",
+        ["backprop.py, line 3, in backprop(): calls .backward()"],
+    ),
+    "torch.autograd.grad": (
+        "import torch\ndef backprop(w, b, x, y):\n    return torch.autograd.grad(1, 2)\n",
+        ["backprop.py, line 3, in backprop(): uses torch.autograd"],
+    ),
+    "imported grad": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n    return grad(1, 2)\n",
+        ["backprop.py, line 3, in backprop(): uses grad (imported from autograd)"],
+    ),
+    "torch.func in a helper it calls": (
+        "import torch\ndef helper():\n    return torch.func.grad(f)\n"
+        "def backprop(w, b, x, y):\n    return helper()\n",
+        ["backprop.py, line 3, in helper(): uses torch.func"],
+    ),
+    "autograd in code backprop does not call": (
+        "def make_torch_file(loss):\n    loss.backward()\n"
+        "def backprop(w, b, x, y):\n    return w\n",
+        [],
+    ),
+    "the engine itself": (
+        "from torch.autograd import Variable\ndef backprop(w, b, x, y):\n"
+        "    Variable._execution_engine.run_backward()\n",
+        [
+            "backprop.py, line 3, in backprop(): uses Variable (imported from autograd)",
+            "backprop.py, line 3, in backprop(): uses _execution_engine",
+            "backprop.py, line 3, in backprop(): uses run_backward",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("source", "expected"), SOURCES.values(), ids=SOURCES.keys())
+def test_source_scan(source: str, expected: list[str], tmp_path: Path) -> None:
+    """Autograd in backprop or what it calls is found, by file, line and function."""
+    path = tmp_path / "backprop.py"
+    path.write_text(source)
+    assert no_autograd.source_uses(path, "backprop") == expected
+
+
+def test_source_scan_of_a_broken_file_finds_nothing(tmp_path: Path) -> None:
+    """A file that does not parse is left to the run, which reports it."""
+    path = tmp_path / "backprop.py"
+    path.write_text("def backprop(:\n")
+    assert no_autograd.source_uses(path, "backprop") == []
+
+
+# --- dat-files --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def truth_blocks() -> dict[str, np.ndarray]:
+    return ground_truth(load_assignment("bs6207-a1")).gradient_blocks
+
+
+def write(folder: Path, torch_text: str, my_text: str) -> None:
+    (folder / "torch_autograd.dat").write_text(torch_text)
+    (folder / "my_autograd.dat").write_text(my_text)
+
+
+def numpy_printed(blocks: dict[str, np.ndarray], precision: int = 8) -> str:
+    """What `print(f"Layer {k} weight gradient:"); print(grad)` writes, numpy style."""
+    lines = []
+    with np.printoptions(precision=precision, threshold=10**6, linewidth=120):
+        for name, values in blocks.items():
+            lines += [f"{name} gradient:", str(values)]
+    return "\n".join(lines) + "\n"
+
+
+def test_dat_files_pass(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
+    """Canonical and numpy-printed files with the right values pass."""
+    write(tmp_path, format_dat(truth_blocks), numpy_printed(truth_blocks))
+    found = dat_files.check(context(tmp_path))
+    assert found.status == "pass", found.message
+
+
+def test_missing_file(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
+    """A missing file is named."""
+    (tmp_path / "torch_autograd.dat").write_text(format_dat(truth_blocks))
+    found = dat_files.check(context(tmp_path))
+    assert found.status == "fail"
+    assert found.message == (
+        "my_autograd.dat: missing; write it with your gradients on the published inputs"
+    )
+
+
+def test_canonical_file_with_a_format_error_names_the_line(
+    tmp_path: Path, truth_blocks: dict[str, np.ndarray]
+) -> None:
+    """A file meant as canonical .dat that breaks the format gets the reader's message."""
+    text = format_dat(truth_blocks).replace("W1 21 10", "W1 21 11", 1)
+    write(tmp_path, text, format_dat(truth_blocks))
+    found = dat_files.check(context(tmp_path))
+    assert found.message.startswith(
+        "torch_autograd.dat: line 1: block `W1 21 11` (line 1) holds 210 values; expected "
+        "231 = 21 × 11 (see the .dat format in README)"
+    )
+
+
+def test_canonical_file_missing_a_block(
+    tmp_path: Path, truth_blocks: dict[str, np.ndarray]
+) -> None:
+    """A canonical file without some blocks names them."""
+    partial = {k: v for k, v in truth_blocks.items() if k not in ("W11", "b11")}
+    write(tmp_path, format_dat(partial), format_dat(truth_blocks))
+    assert dat_files.check(context(tmp_path)).message.startswith(
+        "torch_autograd.dat: has no block W11, b11"
+    )
+
+
+def test_appended_runs_grade_the_last(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
+    """A file with runs appended is graded on its last run, and says so."""
+    wrong = {k: 2 * v for k, v in truth_blocks.items()}
+    write(tmp_path, numpy_printed(wrong) + numpy_printed(truth_blocks), format_dat(truth_blocks))
+    found = dat_files.check(context(tmp_path))
+    assert found.status == "pass", found.message
+    assert "torch_autograd.dat: holds 2 runs of 22 arrays; the last run was graded" in found.details
+
+
+def test_too_few_figures_is_said(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
+    """Values printed with 3 significant figures fail, and the message says why."""
+    lines = []
+    for name, values in truth_blocks.items():
+        lines.append(f"{name} {' '.join(map(str, values.shape))}")
+        lines += [" ".join(f"{v:.3g}" for v in row) for row in values.reshape(-1, values.shape[-1])]
+    write(tmp_path, format_dat(truth_blocks), "\n".join(lines) + "\n")
+    found = dat_files.check(context(tmp_path))
+    assert found.status == "fail"
+    assert re.search(
+        r"printed with as few as [123] significant figures?; 5 are needed", found.message
+    )
+
+
+def test_files_that_disagree_with_each_other(
+    tmp_path: Path, truth_blocks: dict[str, np.ndarray]
+) -> None:
+    """Both files are compared with each other too (the homework's step 8)."""
+    nudged = dict(truth_blocks)
+    nudged["b11"] = truth_blocks["b11"] * (1 + 5e-5)  # within the rule of the reference...
+    write(tmp_path, format_dat(truth_blocks), format_dat(nudged))
+    found = dat_files.check(context(tmp_path))
+    assert found.status == "pass"  # ...and of each other: 5e-5 is under one unit
+    nudged["b11"] = truth_blocks["b11"] * 1.01
+    write(tmp_path, format_dat(truth_blocks), format_dat(nudged))
+    found = dat_files.check(context(tmp_path))
+    assert "my_autograd.dat against torch_autograd.dat: b11" in "\n".join(found.details)
