@@ -12,7 +12,6 @@ from grader.errors import GradeError
 from grader.files import write_atomic
 from grader.report import write_report
 from grader.result import GradeResult
-from grader.sandbox import DEFAULT_TIMEOUT
 from grader.truth import GroundTruth, ground_truth
 
 __all__ = [
@@ -104,11 +103,9 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
     return found
 
 
-def grade_submission(
-    folder: Path, assignment: Assignment, reports: Path, timeout: float = DEFAULT_TIMEOUT
-) -> GradeResult:
+def grade_submission(folder: Path, assignment: Assignment, reports: Path) -> GradeResult:
     """Grade one submission and write reports/<student>/result.json and report.html."""
-    result = grading.grade_submission(folder, assignment, timeout)
+    result = grading.grade_submission(folder, assignment)
     out = reports / result.student
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "result.json", (result.model_dump_json(indent=2) + "\n").encode())
@@ -121,14 +118,13 @@ def grade_paths(
     assignment: Assignment,
     reports: Path,
     on_result: Callable[[GradeResult], None] = lambda result: None,
-    timeout: float = DEFAULT_TIMEOUT,
 ) -> list[GradeResult]:
     """Grade every submission under `paths`, one after another; `on_result` sees each result."""
     if reports.exists() and not reports.is_dir():
         raise GradeError(f"{reports}: exists and is not a folder; give --reports a folder")
     results = []
     for folder in find_submissions(paths, assignment):
-        result = grade_submission(folder, assignment, reports, timeout)
+        result = grade_submission(folder, assignment, reports)
         on_result(result)
         results.append(result)
     return results

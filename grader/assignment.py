@@ -173,6 +173,28 @@ class Training(_Model):
     learning_rate: float = Field(default=0.01, gt=0, description="the SGD learning rate")
 
 
+class Limits(_Model):
+    """What the student's code may use; each is shown in result.json and the report."""
+
+    call_seconds: float = Field(
+        default=30, gt=0, le=3600, description="wall-clock seconds per call of the student's code"
+    )
+    memory_mib: int = Field(
+        default=2048, ge=64, description="memory the student's code may allocate, in MiB"
+    )
+    output_kib: int = Field(
+        default=1024,
+        ge=1,
+        description="printed output kept for the report, in KiB; the middle is cut",
+    )
+    processes: int = Field(
+        default=64, ge=1, description="processes and threads the student's code may run at once"
+    )
+    submission_mib: int = Field(
+        default=64, ge=1, description="the largest submission folder that is graded, in MiB"
+    )
+
+
 class Points(_Model):
     """Points per check; the check ids are part of the public result format."""
 
@@ -249,6 +271,7 @@ class Assignment(_Model):
     )
     points: Points = Points()
     contract: Contract = Contract()
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _data_fits_network(self) -> Assignment:

@@ -14,7 +14,7 @@ from typing import Any
 from grader.assignment import Assignment
 from grader.checks import Call, Context, architecture, dat_files, gradients, no_autograd
 from grader.result import GradeResult, Seeds
-from grader.sandbox import DEFAULT_TIMEOUT, ISOLATION, run_student
+from grader.sandbox import isolation, run_student
 from grader.truth import ground_truth, hidden_seeds, step_blocks
 
 CHECKS = [
@@ -26,9 +26,7 @@ CHECKS = [
 ]
 
 
-def grade_submission(
-    folder: Path, assignment: Assignment, timeout: float = DEFAULT_TIMEOUT
-) -> GradeResult:
+def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     """Grade one submission folder; whatever the student's code does, a result comes back."""
     started = time.monotonic()
     hidden = hidden_seeds(assignment, folder.name)
@@ -48,7 +46,7 @@ def grade_submission(
         for k, step in enumerate(truth.steps)
     ]
     reference_done = time.monotonic()
-    outcome = run_student(folder, _request(assignment, calls), timeout)
+    outcome = run_student(folder, _request(assignment, calls), assignment.limits)
     context = Context(
         assignment=assignment, folder=folder, truths=truths, calls=calls, outcome=outcome
     )
@@ -62,7 +60,8 @@ def grade_submission(
         checks=checks,
         seeds=Seeds(published=assignment.seed, hidden=hidden),
         sig_figs=assignment.significant_figures,
-        isolation=ISOLATION,
+        isolation=isolation.description(),
+        limits=assignment.limits,
         output=outcome.output,
         timings={
             "reference": round(reference_done - started, 3),

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import classroom
 import pytest
+
+from grader import api
+from grader.assignment import load_assignment
+from grader.result import GradeResult
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -73,3 +79,29 @@ def browser_page() -> Iterator[Page]:
             yield browser.new_page(viewport={"width": 1100, "height": 900})
         finally:
             browser.close()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One graded class: where it is, what was there before, and the results by student."""
+
+    students: Path
+    reports: Path
+    before: dict[str, str]
+    results: dict[str, GradeResult]
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    """Every example and fixture submission, graded in one batch with tight limits."""
+    root = tmp_path_factory.mktemp("class")
+    students = root / "students"
+    classroom.build(students)
+    before = classroom.fingerprint(students)
+    base = load_assignment("bs6207-a1")
+    limits = base.limits.model_copy(
+        update={"call_seconds": classroom.CALL_SECONDS, "memory_mib": classroom.MEMORY_MIB}
+    )
+    assignment = base.model_copy(update={"limits": limits})
+    results = api.grade_paths([students], assignment, root / "reports")
+    return Batch(students, root / "reports", before, {r.student: r for r in results})

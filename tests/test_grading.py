@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from classroom import CALL_SECONDS, EXAMPLES, make_submission
+from conftest import Batch
 
 from grader import api
 from grader.assignment import load_assignment
@@ -18,39 +19,13 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 ROOT = Path(__file__).parent.parent
-EXAMPLES = ROOT / "submissions"
-FIXTURES = Path(__file__).parent / "fixtures" / "submissions"
 OUTPUT = Path(__file__).parent / "output" / "grading"
-TIMEOUT = 20.0  # the infinite loop waits this long; everything else takes ~3 s
 
 
-def make_submission(behaviour: str, into: Path) -> Path:
-    """The correct example student with the fixture's files laid over it."""
-    folder = into / behaviour
-    shutil.copytree(EXAMPLES / "correct", folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for path in (FIXTURES / behaviour).iterdir():
-        shutil.copy(path, folder / path.name)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The class folder: students/ to grade and reports/ for the output."""
-    return tmp_path_factory.mktemp("class")
-
-
-@pytest.fixture(scope="module")
-def graded(root: Path) -> dict[str, GradeResult]:
-    """Every example and fixture submission, graded in one batch."""
-    students = root / "students"
-    shutil.copytree(EXAMPLES, students, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
-    for fixture in FIXTURES.iterdir():
-        if fixture.is_dir():
-            make_submission(fixture.name, students)
-    results = api.grade_paths(
-        [students], load_assignment("bs6207-a1"), root / "reports", timeout=TIMEOUT
-    )
-    return {result.student: result for result in results}
+@pytest.fixture
+def graded(batch: Batch) -> dict[str, GradeResult]:
+    """The class graded once for the whole session (tests/conftest.py), by student."""
+    return batch.results
 
 
 def statuses(result: GradeResult) -> dict[str, str]:
@@ -155,8 +130,8 @@ def test_infinite_loop_times_out_and_keeps_earlier_stages(graded: dict[str, Grad
     """A hanging backprop times out; the network checks done before it keep their verdicts."""
     result = graded["infinite_loop"]
     assert message(result, "backprop-gradients") == (
-        f"could not run backprop: the student's code timed out after {TIMEOUT:g} s while "
-        "importing and running backprop"
+        f"could not run backprop: timed out after {CALL_SECONDS:g} s while calling backprop() "
+        "on data point 1"
     )
     assert statuses(result)["network-architecture"] == "pass"
     assert statuses(result)["autograd-gradients"] == "pass"
@@ -166,8 +141,8 @@ def test_exit_at_import(graded: dict[str, GradeResult]) -> None:
     """os._exit() while importing network.py is an error naming the stage, not a lost student."""
     result = graded["exits_at_import"]
     assert message(result, "network-architecture") == (
-        "could not build and run the network: the student's code stopped early (exit code 3) "
-        "while importing, building and running the network"
+        "could not build and run the network: the student's code exited with code 3 while "
+        "importing network.py"
     )
     assert statuses(result)["dat-files"] == "pass"
 
@@ -187,9 +162,9 @@ def test_syntax_error_names_the_line(graded: dict[str, GradeResult]) -> None:
     )
 
 
-def test_reports_are_written(graded: dict[str, GradeResult], root: Path) -> None:
+def test_reports_are_written(graded: dict[str, GradeResult], batch: Batch) -> None:
     """Each student gets result.json (matching the result) and report.html."""
-    reports = root / "reports"
+    reports = batch.reports
     for student, result in graded.items():
         written = json.loads((reports / student / "result.json").read_text())
         assert written["score"] == result.score
@@ -234,10 +209,10 @@ def test_cli_bad_input_exits_2(
 
 
 def test_real_report_in_a_browser(
-    graded: dict[str, GradeResult], root: Path, browser_page: Page
+    graded: dict[str, GradeResult], batch: Batch, browser_page: Page
 ) -> None:
     """A graded student's report, opened in Chromium, shows the score and what failed."""
-    browser_page.goto((root / "reports" / "transposed_weight_grads" / "report.html").as_uri())
+    browser_page.goto((batch.reports / "transposed_weight_grads" / "report.html").as_uri())
     text = browser_page.inner_text("body")
     assert "5 / 10" in text
     assert message(graded["transposed_weight_grads"], "backprop-gradients") in text

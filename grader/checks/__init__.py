@@ -97,7 +97,7 @@ def result(
 def stage_failure(context: Context, stage: str) -> str | None:
     """Why a stage of the child gave no usable answer, or None if it did."""
     answer = context.outcome.stages.get(stage)
-    if answer is None or "ok" not in answer:
+    if answer is None:
         return context.outcome.failure(stage)
     if not answer.get("ok"):
         return str(answer.get("error", "failed without a message"))

@@ -1,8 +1,12 @@
-"""Run a student's code in its own process, in a private copy of their folder, with a timeout.
+"""Run a student's code outside the grader's process, walled in, with limits, and collect data.
 
-The parent sends the request (parameters and data points) as JSON, the child
-(`grader.sandbox.child`) answers with one JSON line per stage, and everything that comes
-back is data to validate: the child never decides a grade.
+Student code runs in two child processes, one after the other: one imports the network module
+(stages `network` and `autograd`), the other the backprop module (stage `backprop`). Each has
+its own answer pipe, so code in one can never write the other's answers, and the parent reads
+each pipe knowing which process it belongs to. A child sends JSON lines: `started` when a stage
+begins, a `tick` before each call, then the stage's result. Everything that comes back is data
+to validate: the children never decide a grade. A watchdog kills a child that goes
+`call_seconds` without a tick; the printed output is drained as it comes and kept capped.
 """
 
 from __future__ import annotations
@@ -10,142 +14,238 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-DEFAULT_TIMEOUT = 60.0
+from grader.assignment import Limits
+from grader.sandbox import isolation
+
+GROUPS = {"network": ("network", "autograd"), "backprop": ("backprop",)}
 STAGES = {
     "network": "importing, building and running the network",
     "autograd": "running autograd on the network",
     "backprop": "importing and running backprop",
 }
-OUTPUT_KEPT = 64 * 1024  # bytes of the student's printed output kept for the report
-ISOLATION = "own process, private temporary copy of the folder, wall-clock timeout"
+MEMORY_SLACK = 768 * 2**20  # what Python, numpy and torch take before the student's code runs
 
-_PASSED_ENV = ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_SKIPPED = shutil.ignore_patterns("__pycache__", ".git", "*.pyc")
+
+@dataclass
+class Output:
+    """Printed output, kept to a cap: the first and the last half, with the cut marked."""
+
+    cap: int
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.cap // 2 - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        self.tail += data
+        del self.tail[: max(0, len(self.tail) - self.cap // 2)]
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        middle = f"\n[... {cut:,} bytes of output cut ...]\n".encode() if cut else b""
+        return bytes(self.head + middle + self.tail).decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a run of the child produced: its stage lines, how it ended, what it printed."""
+    """What the children sent for each stage, why a stage has none, and what they printed."""
 
     stages: dict[str, dict[str, Any]]
-    ending: Literal["finished", "timeout", "crashed"]
-    returncode: int | None
+    failures: dict[str, str]
     output: str
     seconds: float
-    timeout: float
-    notes: list[str] = field(default_factory=list)
 
     def failure(self, stage: str) -> str:
-        """Why `stage` has no result, in words ("timed out after 60 s while ...")."""
-        during = f" while {STAGES.get(stage, stage)}" if stage in self.started else ""
-        return self._ending() + during
-
-    @property
-    def started(self) -> set[str]:
-        """Stages the child began but did not finish."""
-        return {name for name, line in self.stages.items() if "ok" not in line}
-
-    def _ending(self) -> str:
-        if self.ending == "timeout":
-            return f"the student's code timed out after {self.timeout:g} s"
-        code = self.returncode
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            described = {"SIGSEGV": "segmentation fault", "SIGKILL": "killed", "SIGABRT": "abort"}
-            extra = f" ({described[name]})" if name in described else ""
-            return f"the student's code crashed with signal {-code}{extra}"
-        return f"the student's code stopped early (exit code {code})"
+        """Why `stage` has no result, in words."""
+        return self.failures.get(stage, "the student's code sent no answer")
 
 
-def run_student(folder: Path, request: dict[str, Any], timeout: float = DEFAULT_TIMEOUT) -> Outcome:
-    """Run the child on a private copy of `folder` and collect its stage lines."""
+def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcome:
+    """Run the student's code of `folder`, group by group, on a private copy."""
+    start = time.monotonic()
+    output = Output(cap=limits.output_kib * 1024)
+    stages: dict[str, dict[str, Any]] = {}
+    failures: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        work = Path(tmp) / "submission"
-        shutil.copytree(folder, work, symlinks=True, ignore=_skip_links_and_caches)
-        results, printed = Path(tmp) / "results.jsonl", Path(tmp) / "output.txt"
-        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-        env |= {"HOME": tmp, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-        env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        start = time.monotonic()
-        with results.open("wb") as channel, printed.open("wb") as output:
-            child = subprocess.Popen(
-                [sys.executable, "-I", "-m", "grader.sandbox.child", str(channel.fileno())],
-                cwd=work,
-                stdin=subprocess.PIPE,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                pass_fds=(channel.fileno(),),
-                env=env,
-                start_new_session=True,
-            )
-            ending: Literal["finished", "timeout", "crashed"] = "finished"
-            try:
-                child.communicate(json.dumps(request).encode(), timeout=timeout)
-            except subprocess.TimeoutExpired:
-                ending = "timeout"
-                _kill_group(child)
-        if ending == "finished" and child.returncode != 0:
-            ending = "crashed"
-        stages, notes = _read_stages(results)
-        return Outcome(
-            stages=stages,
-            ending=ending,
-            returncode=child.returncode,
-            output=_read_output(printed),
-            seconds=time.monotonic() - start,
-            timeout=timeout,
-            notes=notes,
-        )
+        problem = _private_copy(folder, Path(tmp) / "submission", limits)
+        if problem:
+            failures = dict.fromkeys(STAGES, problem)
+            return Outcome(stages={}, failures=failures, output="", seconds=0.0)
+        requests = Path(tmp) / "request.json"
+        requests.write_text(json.dumps({**request, "limits": limits.model_dump()}))
+        for group, names in GROUPS.items():
+            answers, ending = _run_group(Path(tmp) / "submission", requests, group, limits, output)
+            for name in names:
+                answer = answers.get(name, {})
+                if "ok" in answer:
+                    stages[name] = answer
+                elif "doing" in answer:
+                    failures[name] = f"{ending} while {answer['doing']}"
+                else:
+                    failures[name] = f"{ending} before {STAGES[name]}"
+    seconds = time.monotonic() - start
+    return Outcome(stages=stages, failures=failures, output=output.text(), seconds=seconds)
 
 
-def _skip_links_and_caches(folder: str, names: list[str]) -> set[str]:
+def _private_copy(folder: Path, work: Path, limits: Limits) -> str | None:
+    """Copy the submission, leaving out links and caches; a problem in words if too big."""
+    total, limit = 0, limits.submission_mib * 2**20
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+            if total > limit:
+                return f"the submission folder holds more than {limits.submission_mib} MiB"
+    shutil.copytree(folder, work, symlinks=True, ignore=_skip)
+    return None
+
+
+def _skip(folder: str, names: list[str]) -> set[str]:
     """copytree's ignore: caches, .git, and every symbolic link (no path out of the copy)."""
-    links = {name for name in names if os.path.islink(os.path.join(folder, name))}
-    return links | set(_SKIPPED(folder, names))
+    links = {n for n in names if os.path.islink(os.path.join(folder, n))}
+    return links | {n for n in names if n in {"__pycache__", ".git"} or n.endswith(".pyc")}
 
 
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
+def _run_group(
+    work: Path, request: Path, group: str, limits: Limits, output: Output
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """Run one child; its answers by stage, and how it ended if it ended badly."""
+    answers: dict[str, dict[str, Any]] = {}
+    memory = limits.memory_mib * 2**20 + MEMORY_SLACK
+    with isolation.Cgroup.create(limits.processes, memory) as cgroup:
+        read_end, write_end = os.pipe()
+        with request.open("rb") as stdin:
+            child = subprocess.Popen(
+                isolation.command(work, write_end, group),
+                cwd=work,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_end,),
+                env=_environment(),
+                start_new_session=True,
+                preexec_fn=cgroup.enter if cgroup else None,
+            )
+        os.close(write_end)
+        timed_out = _watch(child, read_end, answers, limits, output)
+        _stop(child, cgroup)
+        ending = _ending(child.returncode, timed_out, limits, cgroup)
+    return answers, ending
+
+
+def _watch(
+    child: subprocess.Popen[bytes],
+    channel: int,
+    answers: dict[str, dict[str, Any]],
+    limits: Limits,
+    output: Output,
+) -> bool:
+    """Read answers and output until both pipes close; True if the watchdog had to stop it."""
+    assert child.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(channel, selectors.EVENT_READ, "channel")
+    selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
+    pending = b""
+    deadline = time.monotonic() + limits.call_seconds
+    try:
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            exited = child.poll() is not None  # then read what is there, and stop:
+            events = selector.select(timeout=0 if exited else min(remaining, 0.5))
+            if exited and not events:  # processes it left behind may hold the pipes open
+                break
+            for key, _ in events:
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fd)
+                elif key.data == "output":
+                    output.add(data)
+                else:
+                    pending += data
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if _record(line, answers):
+                            deadline = time.monotonic() + limits.call_seconds
+    finally:
+        selector.close()
+        os.close(channel)
+    return False
+
+
+def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
+    """Take one answer line; True if it shows progress. Malformed lines are ignored."""
+    try:
+        message = json.loads(line)
+        stage = message["stage"]
+    except (ValueError, TypeError, KeyError):
+        return False
+    if stage not in STAGES or not isinstance(message, dict):
+        return False
+    current = answers.setdefault(stage, {})
+    if "ok" in current:
+        return False  # the first result of a stage stands
+    if "ok" in message:
+        answers[stage] = message
+    else:
+        current["doing"] = str(message.get("doing", STAGES[stage]))[:200]
+    return True
+
+
+def _stop(child: subprocess.Popen[bytes], cgroup: isolation.Cgroup | None) -> None:
+    """Kill the child's whole session (and its cgroup) and reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
+    if cgroup:
+        cgroup.kill_all()
     child.wait()
+    if child.stdout:
+        child.stdout.close()
 
 
-def _read_stages(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    stages: dict[str, dict[str, Any]] = {}
-    notes: list[str] = []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+def _ending(code: int | None, timed_out: bool, limits: Limits, cgroup: Any) -> str:
+    if timed_out:
+        return f"timed out after {limits.call_seconds:g} s"
+    if cgroup is not None and cgroup.out_of_memory():
+        return f"stopped: memory limit of {_mib(limits.memory_mib)} reached"
+    if code is not None and code > 128 and isolation.bwrap_works():
+        code = 128 - code  # bubblewrap reports a child killed by signal N as exit code 128 + N
+    if code is not None and code < 0:
         try:
-            message = json.loads(line)
-            stage = message["stage"]
-        except (ValueError, TypeError, KeyError):
-            notes.append(f"line {number} of the child's answer is not a stage result; ignored")
-            continue
-        if isinstance(stage, str) and isinstance(message, dict):
-            stages[stage] = message
-    return stages, notes
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = ""
+        known = {"SIGSEGV": "segmentation fault", "SIGKILL": "killed", "SIGABRT": "aborted"}
+        known |= {"SIGXFSZ": "wrote a file over the size limit", "SIGBUS": "bus error"}
+        return f"crashed with signal {-code}" + (f" ({known[name]})" if name in known else "")
+    if code == 0:
+        return "the student's code ended the process early"
+    return f"the student's code exited with code {code}"
 
 
-def _read_output(path: Path) -> str:
-    size = path.stat().st_size
-    with path.open("rb") as file:
-        if size <= OUTPUT_KEPT:
-            data = file.read()
-        else:
-            head = file.read(OUTPUT_KEPT // 2)
-            file.seek(size - OUTPUT_KEPT // 2)
-            cut = size - OUTPUT_KEPT
-            data = head + f"\n[... {cut:,} bytes cut ...]\n".encode() + file.read()
-    return data.decode("utf-8", errors="replace")
+def _mib(mib: int) -> str:
+    return f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
+
+
+def _environment() -> dict[str, str]:
+    """A small, fixed environment: nothing of the grader's leaks in."""
+    passed = ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    env = {k: os.environ[k] for k in passed if k in os.environ}
+    env |= {"HOME": "/tmp", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    env |= {"PYTHONUNBUFFERED": "1"}  # what was printed before a crash is kept
+    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return env

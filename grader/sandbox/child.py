@@ -1,13 +1,14 @@
 """The child process: imports a student's modules, runs them, and sends back data, never verdicts.
 
-Run as `python -I -m grader.sandbox.child RESULT_FD` inside a private copy of the submission,
-with the request as JSON on stdin. Each stage writes one JSON line to RESULT_FD as soon as it
-is done, so a stage that hangs or crashes loses only itself. The parent validates every
-array and does all comparing; nothing here decides a grade.
+Run as `python -I child.py CHANNEL_FD GROUP` with the private copy of the submission as its
+working directory and the request (contract, limits, calls) as JSON on stdin. GROUP `network`
+runs the stages `network` (build the network, trace its operations by running it) and
+`autograd` (the reference's parameters loaded into it, forward, torch autograd); GROUP
+`backprop` runs the stage `backprop` (the student's function on every call, with autograd made
+unusable while it runs). Each stage sends JSON lines to CHANNEL_FD: what it is doing before
+each step (the parent's watchdog counts these as progress), then its result.
 
-Stages: `network` (build it, trace its operations by running it), `autograd` (the reference's
-parameters loaded into the student's network, forward, torch autograd) and `backprop` (the
-student's function on every call, with autograd made unusable while it runs).
+This file imports nothing of the grader: inside the sandbox it is all there is of it.
 """
 
 from __future__ import annotations
@@ -15,17 +16,24 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
+import importlib.abc
 import inspect
 import json
 import os
+import resource
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 Json = dict[str, Any]
+STARTING = {
+    "network": "starting the network stage",
+    "autograd": "starting autograd on the network",
+    "backprop": "starting the backprop stage",
+}
 FOLDER = os.getcwd()  # the private copy of the submission, the child's working directory
 
 
@@ -33,31 +41,86 @@ class AutogradForbidden(RuntimeError):
     """Raised inside the student's backprop when it reaches for autograd."""
 
 
+class _Run:
+    """This run's answer pipe to the parent, and its memory limit in words."""
+
+    channel: TextIO | None = None
+    memory_limit = ""
+
+    def send(self, stage: str, payload: Json) -> None:
+        assert self.channel is not None
+        self.channel.write(json.dumps({"stage": stage, **payload}) + "\n")
+        self.channel.flush()
+
+
+RUN = _Run()
+
+
 def main(argv: list[str]) -> int:
-    result_fd = int(argv[1])
+    RUN.channel = os.fdopen(int(argv[1]), "w", encoding="utf-8")
+    group = argv[2]
     request = json.loads(sys.stdin.read())
-    with os.fdopen(result_fd, "w", encoding="utf-8") as channel:
+    send = RUN.send
 
-        def send(stage: str, payload: Json) -> None:
-            channel.write(json.dumps({"stage": stage, **payload}) + "\n")
-            channel.flush()
+    import torch
 
-        import torch
-
-        torch.set_num_threads(1)
-        sys.path.insert(0, FOLDER)
+    torch.set_num_threads(1)
+    _limit(request["limits"])
+    sys.path[0] = FOLDER  # the student's folder, not this script's
+    sys.meta_path.insert(0, _GraderHidden())
+    if group == "network":
         traced = _run_stage(send, "network", lambda: _network_stage(request))
         if traced is not None:
             _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
+    else:
         _run_stage(send, "backprop", lambda: _backprop_stage(request))
-    return 0
+    RUN.channel.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)  # no atexit handlers, no lingering threads of the student's: done
+
+
+def _doing(stage: str, what: str) -> None:
+    """Tell the parent what comes next: progress for its watchdog, and where a crash happened."""
+    RUN.send(stage, {"doing": what})
+
+
+def _limit(limits: Json) -> None:
+    """rlimits for everything that runs from now on (the student's code): set after importing
+    torch, since an address-space limit set earlier breaks its import."""
+    mib = int(limits["memory_mib"])
+    RUN.memory_limit = f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
+    with open("/proc/self/status") as status:
+        size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+    for limit, value in (
+        (resource.RLIMIT_AS, size + mib * 2**20),
+        (resource.RLIMIT_FSIZE, 64 * 2**20),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NOFILE, 256),
+    ):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(limit, (value, value))
+
+
+class _GraderHidden(importlib.abc.MetaPathFinder):
+    """The grader's own packages are not the student's to import (their ground truth)."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        top = name.split(".")[0]
+        mine = os.path.exists(os.path.join(FOLDER, top + ".py")) or os.path.isdir(
+            os.path.join(FOLDER, top)
+        )
+        if top in {"grader", "reference"} and not mine:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
 
 
 def _run_stage(
     send: Callable[[str, Json], None], stage: str, run: Callable[[], tuple[Json, Any]]
 ) -> Any:
     """Run one stage; any exception of the student's code becomes data for the parent."""
-    send(stage, {"started": True})  # if the process dies now, the parent knows where
+    send(stage, {"doing": STARTING[stage]})  # if the process dies now, the parent knows where
     try:
         payload, keep = run()
     except BaseException as error:  # SystemExit, KeyboardInterrupt too: the student's, not ours
@@ -71,15 +134,26 @@ def _describe(error: BaseException) -> str:
     """`file.py, line N, in f: Type: message`, naming the deepest frame in the student's files."""
     if isinstance(error, InterfaceError):
         return str(error)
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error):
+        where = _where(error)
+        return f"stopped: memory limit of {RUN.memory_limit} reached" + (
+            f" ({where})" if where else ""
+        )
+    where = _where(error)
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return (f"{where}: " if where else "") + text[:2000]
+
+
+def _where(error: BaseException) -> str:
+    """`file.py, line N, in f`: the deepest frame of the error in the student's files."""
     where = ""
     for frame in traceback.extract_tb(error.__traceback__):
         if frame.filename.startswith(FOLDER + os.sep):
             name = os.path.relpath(frame.filename, FOLDER)
-            where = f"{name}, line {frame.lineno}, in {frame.name}: "
+            where = f"{name}, line {frame.lineno}, in {frame.name}"
     if isinstance(error, SyntaxError) and error.filename:
-        where = f"{os.path.basename(error.filename)}, line {error.lineno}: "
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return where + text[:2000]
+        where = f"{os.path.basename(error.filename)}, line {error.lineno}"
+    return where
 
 
 def _import(module: str, function: str) -> Callable[..., Any]:
@@ -130,10 +204,12 @@ def _network_stage(request: Json) -> tuple[Json, Any]:
     import torch
 
     contract = request["network"]
+    _doing("network", f"importing {contract['module']}.py")
     build = _import(contract["module"], contract["function"])
     kwargs = contract["kwargs"]
-    shown = ", ".join(f"{k}={v!r}" for k, v in contract["kwargs"].items())
-    _check_signature(build, contract["module"], f"{contract['function']}({shown})", **kwargs)
+    call = f"{contract['function']}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    _check_signature(build, contract["module"], call, **kwargs)
+    _doing("network", f"calling {call}")
     net = build(**kwargs)
     if not isinstance(net, torch.nn.Module):
         raise InterfaceError(
@@ -141,6 +217,7 @@ def _network_stage(request: Json) -> tuple[Json, Any]:
             f"{type(net).__name__}; expected a torch.nn.Module"
         )
     x = torch.tensor(request["calls"][0]["x"], dtype=torch.float32).reshape(1, -1)
+    _doing("network", "running the network on the published inputs")
     events, output = _trace(net, x)
     payload = {"trace": events, "output_shape": list(output.shape)}
     return payload, (net, events)
@@ -194,7 +271,8 @@ def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json
     by_name = dict(net.named_parameters())
     results: list[Json] = []
     linears = [e for e in events if e["op"] == "linear"]
-    for call in request["calls"]:
+    for number, call in enumerate(request["calls"], start=1):
+        _doing("autograd", f"running autograd on the network, data point {number}")
         try:
             if len(linears) != len(call["weights"]):
                 raise InterfaceError(
@@ -241,12 +319,14 @@ def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json
 
 def _backprop_stage(request: Json) -> tuple[Json, Any]:
     contract = request["backprop"]
+    _doing("backprop", f"importing {contract['module']}.py")
     function = _import(contract["module"], contract["function"])
     shown = f"{contract['function']}(weights, biases, x, y)"
     _check_signature(function, contract["module"], shown, [], [], None, None)
     attempts: list[str] = []
     results: list[Json] = []
-    for call in request["calls"]:
+    for number, call in enumerate(request["calls"], start=1):
+        _doing("backprop", f"calling {contract['function']}() on data point {number}")
         weights = [np.array(w, dtype=np.float64) for w in call["weights"]]
         biases = [np.array(b, dtype=np.float64) for b in call["biases"]]
         x = np.array(call["x"], dtype=np.float64)

@@ -1,0 +1,176 @@
+"""How a child process is walled in, using what this machine offers.
+
+- bubblewrap (`bwrap`), where installed and working: new PID, network, IPC, UTS and user
+  namespaces; the file system is the system's directories and Python's, read-only, plus the
+  private copy of the submission at /submission and an empty /tmp. Other students' folders,
+  the reports, the grader and the reference do not exist in there; nor does the network.
+- cgroup v1 `pids` and `memory` controllers, where writable (Linux, as root): a hard cap on
+  processes and threads and on the memory of the whole process tree, and a way to kill every
+  process the student started, even one that left its process group.
+- Always: its own process and session, rlimits set by the child before student code runs
+  (address space, file size, core dumps, open files, processes), a wall-clock watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CHILD = Path(__file__).with_name("child.py")
+CGROUPS = Path("/sys/fs/cgroup")
+INSIDE = {"submission": "/submission", "child": "/grade/child.py"}
+_SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    """Whether bubblewrap can make a sandbox here (installed, and namespaces allowed)."""
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _python_roots() -> list[str]:
+    """Folders the child's Python needs: the interpreter and where numpy and torch live."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    for package in ("numpy", "torch"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            roots.add(str(Path(spec.origin).parent.parent))
+    return sorted(roots)
+
+
+def _masked() -> list[str]:
+    """The grader's own packages, if installed inside a folder the child can see."""
+    masked = []
+    for package in ("grader", "reference"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            folder = Path(spec.origin).parent
+            if any(folder.is_relative_to(root) for root in _python_roots()):
+                masked.append(str(folder))
+    return masked
+
+
+def command(work: Path, channel: int, group: str) -> list[str]:
+    """The command line that runs the child on `work` (the private copy), as isolated as we can."""
+    python = [sys.executable, "-I"]
+    if not bwrap_works():
+        return [*python, str(CHILD), str(channel), group]
+    sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    for folder in [*_SYSTEM, *_python_roots()]:
+        if os.path.exists(folder):
+            sandbox += ["--ro-bind", folder, folder]
+    for folder in _masked():
+        sandbox += ["--tmpfs", folder]
+    sandbox += ["--bind", str(work), INSIDE["submission"], "--ro-bind", str(CHILD), INSIDE["child"]]
+    sandbox += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    sandbox += ["--chdir", INSIDE["submission"]]
+    return [*sandbox, *python, INSIDE["child"], str(channel), group]
+
+
+def description() -> str:
+    """The isolation in force, in words, for result.json and the report."""
+    parts = ["own process"]
+    if bwrap_works():
+        parts.append("bubblewrap sandbox (no network; only a private copy of the submission)")
+    else:
+        parts.append("private copy of the submission (no bubblewrap: network not isolated)")
+    if Cgroup.available():
+        parts.append("cgroup limits on processes and memory")
+    parts.append("rlimits and a wall-clock watchdog")
+    return "; ".join(parts)
+
+
+@dataclass
+class Cgroup:
+    """A cgroup v1 group per child in the `pids` and `memory` hierarchies."""
+
+    paths: list[Path]
+
+    @staticmethod
+    def available() -> bool:
+        return _writable(CGROUPS / "pids") and _writable(_memory_root())
+
+    @classmethod
+    @contextlib.contextmanager
+    def create(cls, processes: int, memory_bytes: int) -> Iterator[Cgroup | None]:
+        """Make the group (or yield None where cgroups cannot be used), remove it after."""
+        if not cls.available():
+            yield None
+            return
+        name = f"grade-{uuid.uuid4().hex[:12]}"
+        group = cls([CGROUPS / "pids" / name, _memory_root() / name])
+        try:
+            for path in group.paths:
+                path.mkdir()
+            (group.paths[0] / "pids.max").write_text(str(processes))
+            (group.paths[1] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            with contextlib.suppress(OSError):  # no swap accounting on some kernels
+                (group.paths[1] / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+        except OSError:
+            group.remove()
+            yield None
+            return
+        try:
+            yield group
+        finally:
+            group.remove()
+
+    def enter(self) -> None:
+        """Move the calling process into the group (run in the child between fork and exec)."""
+        for path in self.paths:
+            (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the group."""
+        for _ in range(50):
+            pids = [int(p) for p in (self.paths[0] / "cgroup.procs").read_text().split()]
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def out_of_memory(self) -> bool:
+        try:
+            return int((self.paths[1] / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError):
+            return False
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.kill_all()
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def _memory_root() -> Path:
+    """Our own memory cgroup (children are made inside it, never beside it)."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                return CGROUPS / "memory" / path.lstrip("/")
+    except OSError:
+        pass
+    return CGROUPS / "memory"
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)

@@ -1,0 +1,58 @@
+"""A class to grade in the tests: the example students and the fixture submissions.
+
+Each fixture folder holds only what differs from submissions/correct/; `make_submission`
+lays it over a copy of the correct student. Fixtures that attack the file system run only
+where bubblewrap hides the rest of it, and the fork bomb only where a process cap is in force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from grader.sandbox import isolation
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "submissions"
+FIXTURES = Path(__file__).parent / "fixtures" / "submissions"
+CALL_SECONDS = 10.0  # the infinite loop waits this long; a call takes milliseconds
+MEMORY_MIB = 512
+NEEDS_SANDBOX = {"overwrites_classmates", "plants_result_files", "runs_classmates_backprop"}
+NEEDS_PROCESS_CAP = {"fork_bomb"}
+
+
+def make_submission(behaviour: str, into: Path) -> Path:
+    """The correct example student with the fixture's files laid over it."""
+    folder = into / behaviour
+    shutil.copytree(EXAMPLES / "correct", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (FIXTURES / behaviour).iterdir():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def runnable(behaviour: str) -> bool:
+    """Whether this machine's isolation makes it safe and meaningful to grade the fixture."""
+    if behaviour in NEEDS_SANDBOX:
+        return isolation.bwrap_works()
+    if behaviour in NEEDS_PROCESS_CAP:
+        return isolation.Cgroup.available()
+    return True
+
+
+def build(students: Path) -> list[str]:
+    """Fill `students` with the examples and every runnable fixture; their names."""
+    shutil.copytree(EXAMPLES, students, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
+    for fixture in sorted(FIXTURES.iterdir()):
+        if fixture.is_dir() and runnable(fixture.name):
+            make_submission(fixture.name, students)
+    return sorted(p.name for p in students.iterdir())
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

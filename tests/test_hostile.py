@@ -1,0 +1,158 @@
+"""Untrusted code: every hostile submission gets the right verdict, and nothing else is touched.
+
+The hostile fixtures are graded in the same session batch as the correct students
+(tests/conftest.py, `batch`), under tight limits: 10 s per call, 512 MiB of memory.
+"""
+
+from __future__ import annotations
+
+import json
+
+import classroom
+import pytest
+from conftest import Batch
+
+from grader.result import GradeResult
+from grader.sandbox import isolation
+
+
+def statuses(result: GradeResult) -> dict[str, str]:
+    return {check.id: check.status for check in result.checks}
+
+
+def message(result: GradeResult, check_id: str) -> str:
+    return next(check.message for check in result.checks if check.id == check_id)
+
+
+def only_when(behaviour: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not classroom.runnable(behaviour),
+        reason=f"{behaviour} runs only where bubblewrap (or a process cap) is in force",
+    )
+
+
+def test_correct_students_keep_full_marks(batch: Batch) -> None:
+    """Graded beside every hostile submission, the correct students still get full marks."""
+    for name in ("correct", "biases_as_rows"):
+        result = batch.results[name]
+        assert result.score == result.max_score, [c.message for c in result.checks]
+
+
+def test_no_file_under_the_submissions_changed(batch: Batch) -> None:
+    """After the batch every file under the class folder is byte-identical to before."""
+    assert classroom.fingerprint(batch.students) == batch.before
+
+
+EXPECTED = {
+    "segfault_in_backprop": (
+        "backprop-gradients",
+        "error",
+        "could not run backprop: crashed with signal 11 (segmentation fault) while calling "
+        "backprop() on data point 1",
+    ),
+    "exits_importing_backprop": (
+        "backprop-gradients",
+        "error",
+        "could not run backprop: the student's code exited with code 3 while importing backprop.py",
+    ),
+    "system_exit_in_backprop": (
+        "backprop-gradients",
+        "error",
+        "could not run backprop: backprop.py, line 5, in backprop: SystemExit: giving up",
+    ),
+    "keyboard_interrupt_in_network": (
+        "network-architecture",
+        "error",
+        "could not build and run the network: network.py, line 2, in build_network: "
+        "KeyboardInterrupt",
+    ),
+    "memory_blowup": (
+        "backprop-gradients",
+        "error",
+        "backprop failed on the published inputs: stopped: memory limit of 512 MiB reached "
+        "(backprop.py, line 7, in backprop)",
+    ),
+    "returns_nan": (
+        "backprop-gradients",
+        "fail",
+        "22 of 22 gradients disagree on the published inputs; the first is W1: 210 entries are "
+        "NaN or infinite; worst entry [0, 0]: reference -0, yours nan",
+    ),
+    "returns_wrong_shapes": (
+        "backprop-gradients",
+        "fail",
+        "backprop on the published inputs: returned 10 weight gradients; the network has 11 "
+        "Linear layers",
+    ),
+    "patches_numpy_torch_builtins": (
+        "backprop-gradients",
+        "fail",
+        "22 of 22 gradients disagree on the published inputs; the first is W1: 210 of 210 "
+        "entries differ by more than one unit in the 5th significant figure; worst entry "
+        "[9, 3]: reference -6.0666567e-06, yours 1",
+    ),
+    "fork_bomb": (
+        "backprop-gradients",
+        "error",
+        "backprop failed on the published inputs: backprop.py, line 9, in backprop: "
+        "BlockingIOError: [Errno 11] Resource temporarily unavailable",
+    ),
+    "runs_classmates_backprop": (
+        "backprop-gradients",
+        "error",
+        "backprop failed on the published inputs: backprop() returned None; expected (dW, db)",
+    ),
+    "plants_result_files": (
+        "backprop-gradients",
+        "error",
+        "backprop failed on the published inputs: backprop() returned None; expected (dW, db)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("behaviour", "expected"), EXPECTED.items(), ids=EXPECTED.keys())
+def test_hostile_submission_verdict(
+    behaviour: str, expected: tuple[str, str, str], batch: Batch
+) -> None:
+    """Each hostile submission gets the right status and a message naming what happened."""
+    if not classroom.runnable(behaviour):
+        pytest.skip(f"{behaviour} needs bubblewrap or a process cap, not in force here")
+    check_id, status, text = expected
+    result = batch.results[behaviour]
+    assert statuses(result)[check_id] == status
+    assert message(result, check_id) == text
+
+
+def test_printing_hundreds_of_mb_is_capped(batch: Batch) -> None:
+    """300 MiB printed at import: the output kept is capped, the cut marked, grading unharmed."""
+    result = batch.results["prints_hundreds_of_mb"]
+    assert result.score == result.max_score
+    assert "MiB" not in result.output
+    assert "bytes of output cut ...]" in result.output
+    assert len(result.output.encode()) < 1024 * 1024 + 200
+
+
+def test_planted_result_files_change_nothing(batch: Batch) -> None:
+    """The result.json in the reports is the grader's, whatever the student wrote."""
+    if not classroom.runnable("plants_result_files"):
+        pytest.skip("needs bubblewrap")
+    written = json.loads((batch.reports / "plants_result_files" / "result.json").read_text())
+    assert written["score"] == batch.results["plants_result_files"].score < 10
+    assert written["checks"]
+
+
+def test_classmates_are_invisible(batch: Batch) -> None:
+    """Looking for another student's backprop.py finds nothing inside the sandbox."""
+    if not classroom.runnable("runs_classmates_backprop"):
+        pytest.skip("needs bubblewrap")
+    assert "classmate: None" in batch.results["runs_classmates_backprop"].output
+    assert "overwrote" not in batch.results["overwrites_classmates"].output
+    assert statuses(batch.results["overwrites_classmates"])["network-architecture"] == "pass"
+
+
+def test_report_says_which_isolation_and_limits(batch: Batch) -> None:
+    """result.json names the isolation in force and the limits."""
+    result = batch.results["correct"]
+    assert result.isolation == isolation.description()
+    assert result.limits.call_seconds == classroom.CALL_SECONDS
+    assert result.limits.memory_mib == classroom.MEMORY_MIB
