@@ -83,7 +83,9 @@ class GradeResult(_Model):
     seeds: Seeds
     sig_figs: int = Field(description="significant figures the gradients must agree to")
     isolation: str = Field(description="how the student's code was isolated")
-    limits: Limits = Field(description="the limits the student's code ran under")
+    limits: Limits = Field(
+        default_factory=Limits, description="the limits the student's code ran under"
+    )
     output: str = Field(default="", description="what the student's code printed (truncated)")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     versions: dict[str, str] = Field(default_factory=dict, description="grade, python, torch")

@@ -20,7 +20,7 @@ from grader.truth import ground_truth
 def context(folder: Path, name: str = "bs6207-a1") -> Context:
     """A context whose child run produced nothing: enough for checks that read files."""
     assignment = load_assignment(name)
-    outcome = Outcome(stages={}, ending="finished", returncode=0, output="", seconds=0, timeout=1)
+    outcome = Outcome(stages={}, failures={}, output="", seconds=0)
     truth = ground_truth(assignment)
     return Context(assignment=assignment, folder=folder, truths=[truth], calls=[], outcome=outcome)
 

@@ -142,6 +142,7 @@ class ReportView:
     sig_figs: str
     rule: str
     isolation: str
+    limits: str
     versions: tuple[tuple[str, str], ...]
     output: str
 
@@ -276,6 +277,15 @@ def _summary(checks: Sequence[CheckResult]) -> str:
     return f"{failed} of {len(checks)} checks did not pass."
 
 
+def _limits(result: GradeResult) -> str:
+    limits = result.limits
+    return (
+        f"{limits.call_seconds:g} s per call, {limits.memory_mib} MiB of memory, "
+        f"{limits.processes} processes, {limits.output_kib} KiB of output kept, "
+        f"submissions up to {limits.submission_mib} MiB"
+    )
+
+
 def report_view(result: GradeResult) -> ReportView:
     """Format `result` for the template."""
     fraction = result.score / result.max_score if result.max_score > 0 else 0.0
@@ -297,6 +307,7 @@ def report_view(result: GradeResult) -> ReportView:
         sig_figs=str(result.sig_figs),
         rule=f"relative error at most {format_error(tolerance(result.sig_figs))}",
         isolation=result.isolation,
+        limits=_limits(result),
         versions=tuple(result.versions.items()),
         output=result.output,
     )
