@@ -7,23 +7,32 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from grader.assignment import Assignment
-from grader.checks import Call, Context, architecture, dat_files, gradients, no_autograd
-from grader.result import GradeResult, Seeds
+from grader.checks import (
+    Call,
+    Context,
+    architecture,
+    dat_files,
+    gradients,
+    no_autograd,
+    result,
+)
+from grader.result import CheckResult, GradeResult, Seeds
 from grader.sandbox import isolation, run_student
 from grader.truth import ground_truth, hidden_seeds, step_blocks
 
-CHECKS = [
-    architecture.check,
-    gradients.check_autograd,
-    gradients.check_backprop,
-    no_autograd.check,
-    dat_files.check,
-]
+CHECKS: dict[str, Callable[[Context], CheckResult]] = {
+    "network-architecture": architecture.check,
+    "autograd-gradients": gradients.check_autograd,
+    "backprop-gradients": gradients.check_backprop,
+    "no-autograd": no_autograd.check,
+    "dat-files": dat_files.check,
+}
 
 
 def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
@@ -50,7 +59,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     context = Context(
         assignment=assignment, folder=folder, truths=truths, calls=calls, outcome=outcome
     )
-    checks = [check(context) for check in CHECKS]
+    checks = [_run_check(check_id, check, context) for check_id, check in CHECKS.items()]
     return GradeResult(
         student=folder.name,
         assignment=assignment.name,
@@ -70,6 +79,20 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         },
         versions=_versions(),
     )
+
+
+def _run_check(
+    check_id: str, check: Callable[[Context], CheckResult], context: Context
+) -> CheckResult:
+    """One check; whatever came back from the student's code, one result, never a crash."""
+    try:
+        return check(context)
+    except Exception as error:  # a malformed answer the check did not foresee
+        message = (
+            f"the answer your code sent back could not be checked ({type(error).__name__}: "
+            f"{error}); show this report to your TA"
+        )
+        return result(context, check_id, "error", message)
 
 
 def _request(assignment: Assignment, calls: list[Call]) -> dict[str, Any]:

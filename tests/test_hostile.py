@@ -123,6 +123,21 @@ def test_hostile_submission_verdict(
     assert message(result, check_id) == text
 
 
+def test_forged_answers_are_refused(batch: Batch) -> None:
+    """Answers forged from the network process count for nothing, and reach no other process."""
+    result = batch.results["forges_answers"]
+    assert statuses(result) == {
+        "network-architecture": "fail",
+        "autograd-gradients": "pass",
+        "backprop-gradients": "pass",
+        "no-autograd": "pass",
+        "dat-files": "pass",
+    }
+    assert message(result, "network-architecture").startswith(
+        "the network applies 0 Linear layers (none)"
+    )
+
+
 def test_printing_hundreds_of_mb_is_capped(batch: Batch) -> None:
     """300 MiB printed at import: the output kept is capped, the cut marked, grading unharmed."""
     result = batch.results["prints_hundreds_of_mb"]

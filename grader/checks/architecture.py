@@ -38,7 +38,9 @@ def check(context: Context) -> CheckResult:
 def layers(trace: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str]]]:
     """Group the traced operations: each Linear with the operations applied after it."""
     grouped: list[tuple[dict[str, Any], list[str]]] = []
-    for event in trace:
+    for event in trace if isinstance(trace, list) else []:
+        if not isinstance(event, dict):
+            continue  # not what the child sends: ignored
         if event.get("op") == "linear":
             grouped.append((event, []))
         elif grouped and event.get("op") not in NEUTRAL:

@@ -34,6 +34,7 @@ STAGES = {
     "backprop": "importing and running backprop",
 }
 MEMORY_SLACK = 768 * 2**20  # what Python, numpy and torch take before the student's code runs
+MAX_ANSWER = 64 * 2**20  # bytes in one answer line: far above any real answer
 
 
 @dataclass
@@ -88,7 +89,9 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
         requests = Path(tmp) / "request.json"
         requests.write_text(json.dumps({**request, "limits": limits.model_dump()}))
         for group, names in GROUPS.items():
-            answers, ending = _run_group(Path(tmp) / "submission", requests, group, limits, output)
+            answers, ending = _run_group(
+                Path(tmp) / "submission", requests, group, limits, output, len(request["calls"])
+            )
             for name in names:
                 answer = answers.get(name, {})
                 if "ok" in answer:
@@ -109,7 +112,10 @@ def _private_copy(folder: Path, work: Path, limits: Limits) -> str | None:
             total += path.stat().st_size
             if total > limit:
                 return f"the submission folder holds more than {limits.submission_mib} MiB"
-    shutil.copytree(folder, work, symlinks=True, ignore=_skip)
+    try:
+        shutil.copytree(folder, work, symlinks=True, ignore=_skip)
+    except (OSError, shutil.Error) as error:
+        return f"the submission folder could not be copied: {error}"
     return None
 
 
@@ -120,7 +126,7 @@ def _skip(folder: str, names: list[str]) -> set[str]:
 
 
 def _run_group(
-    work: Path, request: Path, group: str, limits: Limits, output: Output
+    work: Path, request: Path, group: str, limits: Limits, output: Output, calls: int
 ) -> tuple[dict[str, dict[str, Any]], str]:
     """Run one child; its answers by stage, and how it ended if it ended badly."""
     answers: dict[str, dict[str, Any]] = {}
@@ -140,9 +146,9 @@ def _run_group(
                 preexec_fn=cgroup.enter if cgroup else None,
             )
         os.close(write_end)
-        timed_out = _watch(child, read_end, answers, limits, output)
+        stopped = _watch(child, read_end, answers, limits, output, calls)
         _stop(child, cgroup)
-        ending = _ending(child.returncode, timed_out, limits, cgroup)
+        ending = stopped or _ending(child.returncode, limits, cgroup)
     return answers, ending
 
 
@@ -152,21 +158,29 @@ def _watch(
     answers: dict[str, dict[str, Any]],
     limits: Limits,
     output: Output,
-) -> bool:
-    """Read answers and output until both pipes close; True if the watchdog had to stop it."""
+    calls: int,
+) -> str | None:
+    """Read answers and output until the child is done; why the watchdog stopped it, if it did.
+
+    The clock restarts at every sign of progress, up to `call_seconds` per call; a child that
+    fakes progress still stops at `call_seconds` × (calls + 2) in all.
+    """
     assert child.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(channel, selectors.EVENT_READ, "channel")
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     pending = b""
-    deadline = time.monotonic() + limits.call_seconds
+    start = time.monotonic()
+    deadline, last = start + limits.call_seconds, start + limits.call_seconds * (calls + 2)
     try:
         while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return True
+            now = time.monotonic()
+            if now >= last:
+                return f"ran for more than {last - start:g} s in all"
+            if now >= deadline:
+                return f"timed out after {limits.call_seconds:g} s"
             exited = child.poll() is not None  # then read what is there, and stop:
-            events = selector.select(timeout=0 if exited else min(remaining, 0.5))
+            events = selector.select(timeout=0 if exited else min(deadline - now, 0.5))
             if exited and not events:  # processes it left behind may hold the pipes open
                 break
             for key, _ in events:
@@ -178,13 +192,15 @@ def _watch(
                 else:
                     pending += data
                     *lines, pending = pending.split(b"\n")
+                    if len(pending) > MAX_ANSWER:
+                        return f"sent an answer line longer than {MAX_ANSWER // 2**20} MiB"
                     for line in lines:
                         if _record(line, answers):
-                            deadline = time.monotonic() + limits.call_seconds
+                            deadline = min(time.monotonic() + limits.call_seconds, last)
     finally:
         selector.close()
         os.close(channel)
-    return False
+    return None
 
 
 def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
@@ -217,9 +233,8 @@ def _stop(child: subprocess.Popen[bytes], cgroup: isolation.Cgroup | None) -> No
         child.stdout.close()
 
 
-def _ending(code: int | None, timed_out: bool, limits: Limits, cgroup: Any) -> str:
-    if timed_out:
-        return f"timed out after {limits.call_seconds:g} s"
+def _ending(code: int | None, limits: Limits, cgroup: isolation.Cgroup | None) -> str:
+    """How a child that stopped by itself ended, in words."""
     if cgroup is not None and cgroup.out_of_memory():
         return f"stopped: memory limit of {_mib(limits.memory_mib)} reached"
     if code is not None and code > 128 and isolation.bwrap_works():
