@@ -1,8 +1,9 @@
 """A class to grade in the tests: the example students and the fixture submissions.
 
 Each fixture folder holds only what differs from submissions/correct/; `make_submission`
-lays it over a copy of the correct student. Fixtures that attack the file system run only
-where bubblewrap hides the rest of it, and the fork bomb only where a process cap is in force.
+lays it over a copy of the correct student (see tests/fixtures/submissions/README.md).
+Fixtures that attack the file system run only where bubblewrap hides the rest of it, and the
+fork bomb only where a process cap is in force.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def make_submission(behaviour: str, into: Path) -> Path:
     folder = into / behaviour
     shutil.copytree(EXAMPLES / "correct", folder, ignore=shutil.ignore_patterns("__pycache__"))
     for path in (FIXTURES / behaviour).iterdir():
-        shutil.copy(path, folder / path.name)
+        if path.name.endswith(".prepend.py"):  # hostile code in front of the correct module
+            target = folder / path.name.replace(".prepend.py", ".py")
+            target.write_text(path.read_text() + "\n" + target.read_text())
+        else:
+            shutil.copy(path, folder / path.name)
     return folder
 
 
