@@ -72,13 +72,14 @@ def command(work: Path, channel: int, group: str) -> list[str]:
     if not bwrap_works():
         return [*python, str(CHILD), str(channel), group]
     sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    # /tmp first: a Python installed under /tmp (a CI checkout) is bound on top of it
+    sandbox += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for folder in [*_SYSTEM, *_python_roots()]:
         if os.path.exists(folder):
             sandbox += ["--ro-bind", folder, folder]
     for folder in _masked():
         sandbox += ["--tmpfs", folder]
     sandbox += ["--bind", str(work), INSIDE["submission"], "--ro-bind", str(CHILD), INSIDE["child"]]
-    sandbox += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     sandbox += ["--chdir", INSIDE["submission"]]
     return [*sandbox, *python, INSIDE["child"], str(channel), group]
 
