@@ -35,6 +35,7 @@ STAGES = {
 }
 MEMORY_SLACK = 768 * 2**20  # what Python, numpy and torch take before the student's code runs
 MAX_ANSWER = 64 * 2**20  # bytes in one answer line: far above any real answer
+MAX_FILES = 10_000
 
 
 @dataclass
@@ -81,16 +82,20 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     output = Output(cap=limits.output_kib * 1024)
     stages: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
+    problem = _too_big(folder, limits)
+    if problem:
+        return Outcome(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        problem = _private_copy(folder, Path(tmp) / "submission", limits)
-        if problem:
-            failures = dict.fromkeys(STAGES, problem)
-            return Outcome(stages={}, failures=failures, output="", seconds=0.0)
         requests = Path(tmp) / "request.json"
         requests.write_text(json.dumps({**request, "limits": limits.model_dump()}))
         for group, names in GROUPS.items():
+            work = Path(tmp) / group  # a fresh copy each: one process cannot rig the next
+            problem = _private_copy(folder, work)
+            if problem:
+                failures |= dict.fromkeys(names, problem)
+                continue
             answers, ending = _run_group(
-                Path(tmp) / "submission", requests, group, limits, output, len(request["calls"])
+                work, requests, group, limits, output, len(request["calls"])
             )
             for name in names:
                 answer = answers.get(name, {})
@@ -104,14 +109,23 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     return Outcome(stages=stages, failures=failures, output=output.text(), seconds=seconds)
 
 
-def _private_copy(folder: Path, work: Path, limits: Limits) -> str | None:
-    """Copy the submission, leaving out links and caches; a problem in words if too big."""
-    total, limit = 0, limits.submission_mib * 2**20
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            total += path.stat().st_size
-            if total > limit:
-                return f"the submission folder holds more than {limits.submission_mib} MiB"
+def _too_big(folder: Path, limits: Limits) -> str | None:
+    """Why the folder is too big to grade, or None; symbolic links are not followed or counted."""
+    size, files, limit = 0, 0, limits.submission_mib * 2**20
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                size, files = size + os.path.getsize(path), files + 1
+        if size > limit:
+            return f"the submission folder holds more than {limits.submission_mib} MiB"
+        if files > MAX_FILES:
+            return f"the submission folder holds more than {MAX_FILES:,} files"
+    return None
+
+
+def _private_copy(folder: Path, work: Path) -> str | None:
+    """Copy the submission, leaving out links and caches; a problem in words if it cannot."""
     try:
         shutil.copytree(folder, work, symlinks=True, ignore=_skip)
     except (OSError, shutil.Error) as error:
