@@ -49,6 +49,14 @@ class TensorTable(_Model):
     note: str = Field(default="", description="why the tensor disagrees, in words")
 
 
+class Diagnosis(_Model):
+    """A named mistake: what went wrong, where, in words a student can act on."""
+
+    kind: str = Field(description="stable id, e.g. transposed, factor, sign, missing-activation")
+    tensor: str | None = Field(default=None, description="the tensor it was found in, e.g. W3")
+    message: str = Field(description="the mistake and how to fix it")
+
+
 class CheckResult(_Model):
     """One check's verdict."""
 
@@ -61,6 +69,12 @@ class CheckResult(_Model):
     details: list[str] = Field(default_factory=list, description="further lines for the report")
     tables: list[TensorTable] = Field(
         default_factory=list, description="per-tensor comparisons behind the verdict"
+    )
+    diagnoses: list[Diagnosis] = Field(
+        default_factory=list, description="the mistakes found, most likely first"
+    )
+    first_failing: str | None = Field(
+        default=None, description="the tensor where the error starts (the first layer to fix)"
     )
 
 
