@@ -31,6 +31,9 @@ def make_submission(behaviour: str, into: Path) -> Path:
         if path.name.endswith(".prepend.py"):  # hostile code in front of the correct module
             target = folder / path.name.replace(".prepend.py", ".py")
             target.write_text(path.read_text() + "\n" + target.read_text())
+        elif path.name.endswith(".append.py"):  # a change after it: wrap the correct function
+            target = folder / path.name.replace(".append.py", ".py")
+            target.write_text(target.read_text() + "\n\n" + path.read_text())
         else:
             shutil.copy(path, folder / path.name)
     return folder

@@ -17,7 +17,8 @@ from grader.checks import (
 )
 from grader.compare import Comparison, compare_all
 from grader.dat import Blocks
-from grader.result import CheckResult, TensorTable
+from grader.diagnose import diagnose, first_failing
+from grader.result import CheckResult, Diagnosis, TensorTable
 
 
 def check_autograd(context: Context) -> CheckResult:
@@ -51,7 +52,9 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
     tables: list[TensorTable] = []
     details: list[str] = []
     first_failure: str | None = None
-    for call, answer in zip(calls, answers, strict=True):
+    diagnoses: list[Diagnosis] = []
+    starts: str | None = None
+    for index, (call, answer) in enumerate(zip(calls, answers, strict=True)):
         if not isinstance(answer, dict) or "error" in answer:
             error = answer.get("error") if isinstance(answer, dict) else "no answer"
             message = f"{who} failed on {call.where}: {error}"
@@ -66,15 +69,36 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
             tables += tensor_tables(comparison.tensors, actual, call.expected)
         details.append(_summary(call, comparison))
         if not comparison.agree and first_failure is None:
-            first_failure = _first_failure(call, comparison, actual)
+            starts = first_failing([t.name for t in comparison.tensors if not t.agree])
+            first_failure = _first_failure(call, comparison, actual, starts)
+            if check == "backprop-gradients":
+                own = _own_autograd(context, index, call)
+                diagnoses = diagnose(
+                    context.assignment, call.expected, actual, call.weights, call.biases,
+                    call.x, call.y, own,
+                )  # fmt: skip
     if first_failure is not None:
-        return result(context, check, "fail", first_failure, details, tables)
+        message = f"{diagnoses[0].message}. {first_failure}" if diagnoses else first_failure
+        found = result(context, check, "fail", message, details, tables)
+        return found.model_copy(update={"diagnoses": diagnoses, "first_failing": starts})
     hidden = len({c.seed for c in calls if not c.published})
     n = len(calls[0].expected)
     where = "the published inputs" + (f" and on {hidden} hidden seeds" if hidden else "")
     steps = " at every step" if calls[0].multi_step else ""
     message = f"all {n} gradients agree to {sig_figs} significant figures on {where}{steps}"
     return result(context, check, "pass", message, details, tables)
+
+
+def _own_autograd(context: Context, index: int, call: Call) -> Blocks | None:
+    """The student's network under autograd at the same call, if it ran."""
+    answers = context.outcome.stages.get("autograd", {}).get("results")
+    if not isinstance(answers, list) or index >= len(answers):
+        return None
+    answer = answers[index]
+    if not isinstance(answer, dict) or "error" in answer:
+        return None
+    blocks, problem = gradients_from(answer, call)
+    return None if problem else blocks
 
 
 def gradients_from(answer: dict[str, Any], call: Call) -> tuple[Blocks, str | None]:
@@ -112,8 +136,10 @@ def _summary(call: Call, comparison: Comparison) -> str:
     return f"{call.where}: {', '.join(bad)} disagree"
 
 
-def _first_failure(call: Call, comparison: Comparison, actual: Blocks) -> str:
+def _first_failure(call: Call, comparison: Comparison, actual: Blocks, starts: str | None) -> str:
+    """How many gradients disagree, and the one backprop reaches first (the highest layer)."""
     bad = [t for t in comparison.tensors if not t.agree]
-    first = bad[0]
+    first = next((t for t in bad if t.name == starts), bad[0])
     count = f"{len(bad)} of {len(comparison.tensors)} gradients disagree on {call.where}"
-    return f"{count}; the first is {describe_disagreement(first, actual, call.expected)}"
+    described = describe_disagreement(first, actual, call.expected)
+    return f"{count}; the first from the output is {described}"
