@@ -226,6 +226,13 @@ class Points(_Model):
     dat_files: float = Field(
         default=1, ge=0, alias="dat-files", description="the .dat files exist and follow the format"
     )
+    graph_explanation: float = Field(
+        default=0,
+        ge=0,
+        alias="graph-explanation",
+        description="graph.md explains every node of the autograd graph (checked whenever the "
+        "file is there; give it points to require it)",
+    )
 
 
 class Contract(_Model):

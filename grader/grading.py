@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from grader import autograd_graph
 from grader.assignment import Assignment
 from grader.checks import (
     Call,
@@ -19,6 +20,7 @@ from grader.checks import (
     architecture,
     dat_files,
     gradients,
+    graph,
     no_autograd,
     result,
 )
@@ -32,6 +34,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "backprop-gradients": gradients.check_backprop,
     "no-autograd": no_autograd.check,
     "dat-files": dat_files.check,
+    "graph-explanation": graph.check,
 }
 
 
@@ -59,7 +62,12 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     context = Context(
         assignment=assignment, folder=folder, truths=truths, calls=calls, outcome=outcome
     )
-    checks = [_run_check(check_id, check, context) for check_id, check in CHECKS.items()]
+    checks = [
+        _run_check(check_id, check, context)
+        for check_id, check in CHECKS.items()
+        if check_id != "graph-explanation" or _graph_is_graded(assignment, folder)
+    ]
+    answer = outcome.stages.get("graph")
     return GradeResult(
         student=folder.name,
         assignment=assignment.name,
@@ -72,6 +80,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         isolation=isolation.description(),
         limits=assignment.limits,
         output=outcome.output,
+        graph=autograd_graph.from_answer(answer) if answer else None,
         timings={
             "reference": round(reference_done - started, 3),
             "student_code": round(outcome.seconds, 3),
@@ -79,6 +88,11 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         },
         versions=_versions(),
     )
+
+
+def _graph_is_graded(assignment: Assignment, folder: Path) -> bool:
+    """Q2 is graded when it has points, or when the student explained the graph anyway."""
+    return assignment.points.graph_explanation > 0 or graph.explanation_file(folder) is not None
 
 
 def _run_check(

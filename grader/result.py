@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.assignment import Limits
+from grader.autograd_graph import Graph
 
 Status = Literal["pass", "fail", "error"]
 
@@ -21,6 +22,7 @@ CHECK_IDS = (
     "backprop-gradients",
     "no-autograd",
     "dat-files",
+    "graph-explanation",
 )
 
 
@@ -101,6 +103,7 @@ class GradeResult(_Model):
         default_factory=Limits, description="the limits the student's code ran under"
     )
     output: str = Field(default="", description="what the student's code printed (truncated)")
+    graph: Graph | None = Field(default=None, description="the autograd graph of the loss")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     versions: dict[str, str] = Field(default_factory=dict, description="grade, python, torch")
 

@@ -12,6 +12,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from grader.result import CHECK_IDS, GradeResult
 from grader.sandbox import isolation
 
 ROOT = Path(__file__).parent.parent
@@ -64,3 +65,15 @@ def fingerprint(folder: Path) -> dict[str, str]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+CORE_CHECKS = [c for c in CHECK_IDS if c != "graph-explanation"]  # graded for every student
+
+
+def statuses(result: GradeResult) -> dict[str, str]:
+    """Status by check id, for the five checks every student gets."""
+    return {check.id: check.status for check in result.checks if check.id in CORE_CHECKS}
+
+
+def message(result: GradeResult, check_id: str) -> str:
+    return next(check.message for check in result.checks if check.id == check_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from classroom import CALL_SECONDS, EXAMPLES, make_submission
+from classroom import CALL_SECONDS, CORE_CHECKS, EXAMPLES, make_submission, message, statuses
 from conftest import Batch
 
 from grader import api
@@ -28,24 +28,7 @@ def graded(batch: Batch) -> dict[str, GradeResult]:
     return batch.results
 
 
-def statuses(result: GradeResult) -> dict[str, str]:
-    return {check.id: check.status for check in result.checks}
-
-
-def message(result: GradeResult, check_id: str) -> str:
-    return next(check.message for check in result.checks if check.id == check_id)
-
-
-ALL_PASS = dict.fromkeys(
-    [
-        "network-architecture",
-        "autograd-gradients",
-        "backprop-gradients",
-        "no-autograd",
-        "dat-files",
-    ],
-    "pass",
-)
+ALL_PASS = dict.fromkeys(CORE_CHECKS, "pass")
 
 
 def test_correct_student_gets_full_marks(graded: dict[str, GradeResult]) -> None:
@@ -168,7 +151,7 @@ def test_reports_are_written(graded: dict[str, GradeResult], batch: Batch) -> No
     for student, result in graded.items():
         written = json.loads((reports / student / "result.json").read_text())
         assert written["score"] == result.score
-        assert [c["id"] for c in written["checks"]] == list(ALL_PASS)
+        assert [c["id"] for c in written["checks"]][:5] == CORE_CHECKS
         assert (reports / student / "report.html").read_text().startswith("<!doctype html>")
 
 

@@ -10,18 +10,10 @@ import json
 
 import classroom
 import pytest
+from classroom import message, statuses
 from conftest import Batch
 
-from grader.result import GradeResult
 from grader.sandbox import isolation
-
-
-def statuses(result: GradeResult) -> dict[str, str]:
-    return {check.id: check.status for check in result.checks}
-
-
-def message(result: GradeResult, check_id: str) -> str:
-    return next(check.message for check in result.checks if check.id == check_id)
 
 
 def only_when(behaviour: str) -> pytest.MarkDecorator:

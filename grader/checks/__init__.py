@@ -25,6 +25,7 @@ NAMES = {
     "backprop-gradients": "Your backprop",
     "no-autograd": "Backprop without autograd",
     "dat-files": "The .dat files",
+    "graph-explanation": "The autograd graph explained",
 }
 
 

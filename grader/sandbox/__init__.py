@@ -27,10 +27,11 @@ from typing import Any
 from grader.assignment import Limits
 from grader.sandbox import isolation
 
-GROUPS = {"network": ("network", "autograd"), "backprop": ("backprop",)}
+GROUPS = {"network": ("network", "autograd", "graph"), "backprop": ("backprop",)}
 STAGES = {
     "network": "importing, building and running the network",
     "autograd": "running autograd on the network",
+    "graph": "walking the autograd graph of the loss",
     "backprop": "importing and running backprop",
 }
 MEMORY_SLACK = 768 * 2**20  # what Python, numpy and torch take before the student's code runs

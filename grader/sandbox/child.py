@@ -30,6 +30,7 @@ import numpy as np
 
 Json = dict[str, Any]
 STARTING = {
+    "graph": "walking the autograd graph of the loss",
     "network": "starting the network stage",
     "autograd": "starting autograd on the network",
     "backprop": "starting the backprop stage",
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> int:
         traced = _run_stage(send, "network", lambda: _network_stage(request))
         if traced is not None:
             _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
+            _run_stage(send, "graph", lambda: _graph_stage(request, traced))
     else:
         _run_stage(send, "backprop", lambda: _backprop_stage(request))
     RUN.channel.flush()
@@ -312,6 +314,40 @@ def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json
         except Exception as error:
             results.append({"error": _describe(error)})
     return {"results": results}, None
+
+
+def _graph_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
+    """The autograd graph of the assignment's loss on the student's network, node by node."""
+    import torch
+
+    net, _ = traced
+    parameters = {id(p): name for name, p in net.named_parameters()}
+    dtype = next(net.parameters()).dtype
+    p = _forward(net, torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1))
+    y = torch.tensor(request["calls"][0]["y"], dtype=p.dtype).reshape(p.shape)
+    loss = ((p - y) ** 2).sum()
+    if request["loss"] == "half_squared_error":
+        loss = loss / 2
+    ids: dict[Any, int] = {}
+    nodes: list[Json] = []
+    edges: list[list[int]] = []
+    queue = [loss.grad_fn] if loss.grad_fn is not None else []
+    while queue and len(nodes) < 2000:  # breadth first from the loss
+        function = queue.pop(0)
+        if function in ids:
+            continue
+        ids[function] = len(nodes)
+        node: Json = {"id": ids[function], "type": type(function).__name__}
+        variable = getattr(function, "variable", None)
+        if variable is not None:
+            node |= {"parameter": parameters.get(id(variable), ""), "shape": list(variable.shape)}
+        nodes.append(node)
+        queue += [f for f, _ in function.next_functions if f is not None]
+    for function, index in ids.items():
+        for child, _ in function.next_functions:
+            if child in ids:
+                edges.append([index, ids[child]])
+    return {"nodes": nodes, "edges": edges}, None
 
 
 # --- backprop ----------------------------------------------------------------------------------

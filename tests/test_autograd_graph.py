@@ -1,0 +1,95 @@
+"""The autograd graph (Q2): node names across torch versions, layout, and the explanation check."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Batch
+
+from grader.autograd_graph import Graph, Node, explain, from_answer, layers, normalize, unexplained
+
+
+@pytest.mark.parametrize(
+    ("name", "normal"),
+    [
+        ("AddmmBackward0", "AddmmBackward"),
+        ("TBackward", "TBackward"),
+        ("MmBackward0", "MmBackward"),
+        ("ThnnConv2DBackward", "ConvolutionBackward"),
+        ("ConvolutionBackward0", "ConvolutionBackward"),
+        ("torch::autograd::AccumulateGrad", "AccumulateGrad"),
+    ],
+)
+def test_normalize_makes_old_and_new_names_one(name: str, normal: str) -> None:
+    """Version suffixes, the C++ prefix and renamed nodes all map to one type."""
+    assert normalize(name) == normal
+
+
+def test_every_node_type_of_the_presets_is_explained() -> None:
+    """The nodes a bs6207-a1 or sigmoid-d2 network produces each have their own explanation."""
+    for name in ("AccumulateGrad", "TBackward0", "AddmmBackward0", "ReluBackward0",
+                 "SigmoidBackward0", "SubBackward0", "PowBackward0", "SumBackward0",
+                 "DivBackward0"):  # fmt: skip
+        assert "undone backwards" not in explain(name), name
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("TBackward and AddmmBackward and AccumulateGrad", []),
+        ("tbackward0, ADDMMBACKWARD0, accumulategrad", []),
+        ("only AddmmBackward0 here", ["TBackward", "AccumulateGrad"]),
+        ("", ["TBackward", "AddmmBackward", "AccumulateGrad"]),
+    ],
+    ids=["new names", "any case, old names", "two missing", "empty"],
+)
+def test_unexplained(text: str, missing: list[str]) -> None:
+    """A type counts as explained when any spelling of it appears in the text."""
+    assert unexplained(text, ["TBackward", "AddmmBackward", "AccumulateGrad"]) == missing
+
+
+def test_layers_place_each_node_after_all_its_parents() -> None:
+    """A node fed by two paths sits below the longer one."""
+    graph = Graph(
+        nodes=[Node(id=i, type=t, explanation="") for i, t in enumerate("ABCD")],
+        edges=[(0, 1), (1, 2), (0, 2), (2, 3)],
+    )
+    assert [[n.type for n in layer] for layer in layers(graph)] == [["A"], ["B"], ["C"], ["D"]]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"nodes": "x", "edges": []},
+        {"nodes": [{"id": 0, "type": "<script>alert(1)</script>"}], "edges": []},
+        {"nodes": [{"id": 0, "type": "A B"}], "edges": []},
+    ],
+    ids=["not a list", "markup as a name", "spaces in a name"],
+)
+def test_forged_graphs_are_refused(answer: dict[str, object]) -> None:
+    """A node name must be a class name; anything else is not a graph."""
+    assert from_answer(answer) is None
+
+
+def test_correct_student_explains_the_graph(batch: Batch) -> None:
+    """The correct example's graph.md explains every node; with 0 points it costs nothing."""
+    result = batch.results["correct"]
+    check = next(c for c in result.checks if c.id == "graph-explanation")
+    assert check.status == "pass" and check.max_score == 0
+    assert result.graph is not None
+    assert {"AddmmBackward", "ReluBackward", "AccumulateGrad"} <= set(result.graph.types)
+
+
+def test_incomplete_explanation_names_what_is_missing(batch: Batch) -> None:
+    """graph.md that skips node types fails, naming them."""
+    check = next(
+        c for c in batch.results["graph_explanation_incomplete"].checks
+        if c.id == "graph-explanation"
+    )  # fmt: skip
+    assert check.status == "fail"
+    assert check.message.startswith("graph.md does not explain SumBackward, PowBackward, ")
+
+
+def test_without_a_graph_file_the_check_is_not_graded(batch: Batch) -> None:
+    """A student with no graph.md, in an assignment giving Q2 no points, has no such check."""
+    ids = [c.id for c in batch.results["transposed_weight_grads"].checks]
+    assert "graph-explanation" not in ids
