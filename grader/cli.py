@@ -11,10 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader import api
+from grader import api, dat_match
 from grader.assignment import load_assignment, preset_names
+from grader.compare import agreeing_figures
 from grader.errors import GradeError
 from grader.result import GradeResult
+from grader.truth import ground_truth
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
 GRADE_USAGE = "grade PATH... --assignment NAME_OR_PATH [--reports DIR] [--strict]"
@@ -30,6 +32,12 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative; a seed is 0 or more")
     return value
+
+
+def _sig_figs(text: str) -> int:
+    if not text.isdigit() or not 2 <= int(text) <= 15:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 2 to 15")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +94,26 @@ def _parser() -> argparse.ArgumentParser:
         "path, validate it and show the network, data and grading it defines.",
     )
     assignments.add_argument("assignment", nargs="?", metavar="NAME_OR_PATH")
+
+    dat = commands.add_parser(
+        "dat",
+        help="compare two gradient files to n significant figures and say what was assumed",
+        description="Compare two gradient files (canonical .dat, or arrays numpy or torch "
+        "printed after free-text labels) tensor by tensor. Prints what was assumed reading "
+        "them, a table per tensor and the verdict. Exit 0: they agree; 1: they disagree, or "
+        "are printed too coarsely to show it; 2: a file cannot be read.",
+    )
+    dat.add_argument("a", type=Path, metavar="A", help="a gradient file, e.g. torch_autograd.dat")
+    dat.add_argument("b", type=Path, metavar="B", help="the file to compare, e.g. my_autograd.dat")
+    dat.add_argument(
+        "--assignment", metavar="NAME_OR_PATH",
+        help=f"read both as this assignment's W1, b1, ... ({presets}, or a .toml file); "
+        "without it, A's blocks give the names and shapes",
+    )  # fmt: skip
+    dat.add_argument(
+        "--sig-figs", type=_sig_figs, metavar="N",
+        help="significant figures to agree to (default: the assignment's, else 5)",
+    )  # fmt: skip
     return parser
 
 
@@ -102,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _grade(args)
         if args.command == "reference":
             return _reference(args)
+        if args.command == "dat":
+            return _dat(args)
         return _assignments(args)
     except GradeError as error:
         print(f"grade: error: {error}", file=sys.stderr)
@@ -172,6 +202,88 @@ def _assignments(args: argparse.Namespace) -> int:
     for key, value in shown.items():
         print(f"{key:<{width}}  {value}")
     return EXIT_OK
+
+
+def _dat(args: argparse.Namespace) -> int:
+    assignment = load_assignment(args.assignment) if args.assignment else None
+    sig_figs = args.sig_figs or (assignment.significant_figures if assignment else 5)
+    expected = None
+    if assignment is not None:
+        truth = ground_truth(assignment).gradient_blocks
+        expected = {name: values.shape for name, values in truth.items()}
+    a, b = dat_match.read_printed(args.a), dat_match.read_printed(args.b)
+    pair = dat_match.compare_files(a, b, expected, sig_figs)
+    print(f"A  {args.a}\nB  {args.b}")
+    names = list(pair.expected)
+    shown = ", ".join(names) if len(names) <= 4 else f"{names[0]}, {names[1]}, ..., {names[-1]}"
+    source = f"{assignment.name}'s" if assignment else "A's blocks,"
+    print(f"read as {source} {shown}; {sig_figs} significant figures")
+    for side, match in (("A", pair.a), ("B", pair.b)):
+        for note in match.notes:
+            print(f"  {side}: {note}")
+    rows = [("tensor", "shape", "verdict", "figures", "")]
+    for t in pair.tensors:
+        figures = agreeing_figures(t.comparison.max_relative_error)
+        notes = [f"{t.turned} read transposed"] if t.turned else []
+        for side, match in (("A", pair.a), ("B", pair.b)):
+            if t.verdict != "agree" and (short := match.short.get(t.name)):
+                printed = (
+                    f"{short.decimals} decimals" if short.decimals else f"{short.fewest} figures"
+                )
+                notes.append(f"{side} {printed}")
+        worst = t.comparison.worst_index
+        if t.verdict != "agree" and worst is not None and t.comparison.max_relative_error:
+            x, y = pair.a.blocks[t.name], pair.b.blocks[t.name]
+            x, y = (x.T if t.turned == "A" else x)[worst], (y.T if t.turned == "B" else y)[worst]
+            notes.append(f"worst {list(worst)}: A {x:.8g}, B {y:.8g}")
+        shape = "×".join(map(str, pair.expected[t.name]))
+        figures_shown = "all" if figures == 17 else str(figures)
+        rows.append((t.name, shape, t.verdict, figures_shown, "; ".join(notes)))
+    for name in pair.one_sided:
+        where = "A" if name in pair.a.blocks else "B"
+        rows.append((name, "×".join(map(str, pair.expected[name])), f"only in {where}", "", ""))
+    widths = [max(len(row[k]) for row in rows) for k in range(5)]
+    for row in rows if len(rows) > 1 else []:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    neither = [n for n in names if n not in pair.a.blocks and n not in pair.b.blocks]
+    if neither and len(neither) < len(names):
+        print(f"in neither file, not compared: {', '.join(neither)}")
+    for side, match in (("A", pair.a), ("B", pair.b)):
+        if problem := match.precision_problem(sig_figs):
+            print(f"{side}: {problem}")
+    print(_verdict(pair, sig_figs))
+    return EXIT_OK if pair.verdict == "agree" else EXIT_NOT_ALL_PASSED
+
+
+def _verdict(pair: dat_match.Pair, sig_figs: int) -> str:
+    """The last line of `grade dat`: the verdict and why."""
+    verdicts = {t.name: t.verdict for t in pair.tensors}
+    if pair.verdict == "nothing to compare":
+        return "nothing to compare: no block of A or B fits the names expected"
+    if pair.verdict == "agree":
+        return f"agree: all {len(verdicts)} tensors agree to {sig_figs} significant figures"
+    bad = [n for n, v in verdicts.items() if v == "disagree"]
+    coarse = [n for n, v in verdicts.items() if v == "cannot show"]
+    also = f"; {len(coarse)} more are printed too coarsely to show it" if coarse else ""
+    if bad:
+        return (
+            f"disagree: {_listed(bad)} ({len(bad)} of {len(verdicts)}) "
+            f"{'differs' if len(bad) == 1 else 'differ'} at {sig_figs} significant figures by "
+            f"more than the printing rounds{also}"
+        )
+    if pair.one_sided:
+        return f"disagree: {_listed(pair.one_sided)} in one file only{also}"
+    return (
+        f"cannot show {sig_figs} significant figures: {_listed(coarse)} ({len(coarse)} of "
+        f"{len(verdicts)}) are printed too coarsely; no entry differs by more than its "
+        "printing rounds"
+    )
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 5 else f"{', '.join(names[:5])}, ..."
 
 
 def entry_point() -> None:

@@ -51,7 +51,7 @@ def runnable(behaviour: str) -> bool:
 
 def build(students: Path) -> list[str]:
     """Fill `students` with the examples and every runnable fixture; their names."""
-    shutil.copytree(EXAMPLES, students, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
+    shutil.copytree(EXAMPLES, students, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
     for fixture in sorted(FIXTURES.iterdir()):
         if fixture.is_dir() and runnable(fixture.name):
             make_submission(fixture.name, students)

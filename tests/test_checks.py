@@ -223,7 +223,7 @@ def test_appended_runs_grade_the_last(tmp_path: Path, truth_blocks: dict[str, np
     write(tmp_path, numpy_printed(wrong) + numpy_printed(truth_blocks), format_dat(truth_blocks))
     found = dat_files.check(context(tmp_path))
     assert found.status == "pass", found.message
-    assert "torch_autograd.dat: holds 2 runs of 22 arrays; the last run was graded" in found.details
+    assert "torch_autograd.dat: 2 runs of 22 blocks appended; the last was read" in found.details
 
 
 def test_too_few_figures_is_said(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
@@ -253,3 +253,48 @@ def test_files_that_disagree_with_each_other(
     write(tmp_path, format_dat(truth_blocks), format_dat(nudged))
     found = dat_files.check(context(tmp_path))
     assert "my_autograd.dat against torch_autograd.dat: b11" in "\n".join(found.details)
+
+
+def test_rounded_to_five_decimals_is_a_precision_problem(
+    tmp_path: Path, truth_blocks: dict[str, np.ndarray]
+) -> None:
+    """np.round(x, 5) of right values fails as too few figures, not as wrong values."""
+    rounded = "".join(f"{k} gradient:\n{np.round(v, 5)}\n" for k, v in truth_blocks.items())
+    write(tmp_path, format_dat(truth_blocks), rounded)
+    found = dat_files.check(context(tmp_path))
+    assert found.status == "fail"
+    assert re.match(
+        r"my_autograd\.dat: values printed with 5 decimals: [0-9]+% of entries read as 0 and "
+        r"[0-9]+% carry too few figures; 5 significant figures cannot be shown \(W1, b1, W2 and "
+        r"[0-9]+ more\)$",
+        found.message,
+    ), found.message
+    assert not any("against the reference" in line for line in found.details)
+
+
+def test_transposed_layout_is_named(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
+    """Weights in (in, out) layout fail as a layout problem that says the values are right."""
+    turned = {k: v.T if k.startswith("W") else v for k, v in truth_blocks.items()}
+    write(tmp_path, format_dat(truth_blocks), numpy_printed(turned))
+    found = dat_files.check(context(tmp_path))
+    assert found.message == (
+        "my_autograd.dat against the reference: W1: shape (10, 21) differs from expected "
+        "(21, 10): W1, W2, W3 and 8 more are written transposed, in (in, out) layout; write "
+        "PyTorch's (out, in) (transposed, the values agree with the reference)"
+    )
+    assert "my_autograd.dat: block 1 (line 2, 'W1 gradient', 10 × 21) read as W1, transposed" in (
+        found.details
+    )
+
+
+def test_input_layer_left_out(tmp_path: Path, truth_blocks: dict[str, np.ndarray]) -> None:
+    """Labels counted from the second layer land on W2, b2, ...; W1 and b1 are missing."""
+    shifted = {
+        f"Layer {int(k[1:]) - 1} {'weight' if k[0] == 'W' else 'bias'}": v
+        for k, v in truth_blocks.items()
+        if k[1:] != "1"
+    }
+    write(tmp_path, format_dat(truth_blocks), numpy_printed(shifted))
+    found = dat_files.check(context(tmp_path))
+    assert found.message == "my_autograd.dat: has no block W1, b1"
+    assert "my_autograd.dat: not found: W1 (21 × 10), b1 (21)" in found.details

@@ -1,0 +1,752 @@
+"""Which parameter each block of a printed gradient file holds, and whether its print can show n
+significant figures.
+
+`match_blocks` maps the blocks `grader.printed` reads to expected names (W1, b1, ... in PyTorch's
+(out, in) layout, or another file's labels) and says in `notes` what it assumed:
+
+* **Labels** are free text. A label gives a kind (`weight`, `bias`, `W2`, `dLdw2`, `db3`,
+  `weight_3`, `my_b`) and a layer: a number (`Layer 3`, `hidden.4.weight`, `W2_grad`), an
+  ordinal (`First hidden layer`) or `input` / `output`. Text in parentheses is dropped
+  (`Linear(in_features=2, ...)`), a leading `7:` is a record number, and a block with a kind
+  but no layer takes the layer of the block of the other kind beside it. A CSV header
+  (`,dw3,db3,...` from pandas) labels the cells below it.
+* **Layers** are aligned, not numbered: sorted by their label's layer, they are matched to the
+  expected layers in order where the weight's shape fits, the most that fit, then the closest
+  to the label's own place. So labels counted from the second layer still land on W2, b2, ...,
+  a layer that is not in the file (the input layer, say) is `missing`, and no name is shifted
+  onto a block that does not fit it. Orders do not matter: per-layer pairs, all weights then all
+  biases, output first, bias before weight. Without kinds in the labels, blocks are taken in the
+  order (W1, b1, W2, ...; all weights then all biases; either from the output) their shapes fit
+  best.
+* **Shapes**: a bias (1, n) or (n, 1) is read as (n,), flat numbers row by row; a weight is
+  read transposed when its shape proves it (W1 printed 10 × 21 for 21 × 10), and a square
+  weight only when its label says so (`.T`) or the file's other weights are proved transposed
+  and none is proved otherwise. `compare_matches` may also read one file's square weights
+  transposed when they agree with the other file only so, and says which.
+* **Runs**: when a block's layer and kind come round again, a new run starts; several runs
+  (files opened with `'a'`) or records (one per sample, `0:` ... `99:`) are read by their last
+  one, the last thing written, and the note says so. With SGD steps expected and none in the
+  labels, the last runs are the steps. Blocks whose label names no weight or bias (`Predicted
+  y`, an unlabelled tensor after labelled gradients) are ignored with a note.
+
+**Precision.** Each entry gets half a unit of its last printed digit. A block printed to a
+number of *decimals* (fixed point alike in decimals more than in figures: torch's `0.0003`,
+numpy's `0.` and `0.0069` for 0.00690; or scientific on one decimal grid across decades,
+`np.round(x, 5)` printed as `1.0e-05`, `2.8e-04`) has that unit everywhere, zeros included; a
+block printed to *figures* (`1.2957e-05`, `%.3g`) has each token's own, and its zeros are exact.
+A block that cannot tell alone (all zeros, one decade) takes the file's most common grid. An
+entry falls short when its print could break the rule by itself (`grader.compare`): at or
+above FLOOR of its tensor's largest, a unit of its last digit more than the rule allows (fewer
+than n significant figures); below, half a unit. A file that prints 15 or more figures
+anywhere is taken as printed exactly (`repr`). `judge` tells agreement, a print too coarse to
+show it (`cannot show`), and a difference beyond what the prints round (`disagree`) apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from grader.compare import FLOOR, TensorComparison, compare, tolerance
+from grader.dat import parse_dat
+from grader.errors import DatFormatError
+from grader.printed import PrintedBlock, read_gradient_text, significant_figures
+
+Array = npt.NDArray[np.float64]
+Shape = tuple[int, ...]
+Verdict = Literal["agree", "cannot show", "disagree"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ShortPrecision:
+    """How the printed precision of one tensor falls short of the figures the rule needs."""
+
+    entries: int
+    short: int  # entries not 0 printed with too few figures to show agreement
+    zeros: int  # entries printed as 0 that a small value would print as too
+    fewest: int  # the fewest significant figures among those (0 if none)
+    decimals: int | None  # the decimals printed, when printed to a fixed number of them
+
+
+@dataclass(frozen=True)
+class Match:
+    """A file's blocks matched to the expected names."""
+
+    blocks: dict[str, Array]  # expected name -> values in the expected shape
+    notes: list[str]  # what was assumed, one sentence each
+    missing: list[str]  # expected names not found
+    short: dict[str, ShortPrecision]  # per name, where the printed precision falls short
+    half: dict[str, Array] = field(default_factory=dict)  # half a unit of each last digit
+    transposed: list[str] = field(default_factory=list)  # names read transposed
+    layout: str | None = None  # "transposed" or "expected" when the file's shapes prove it
+
+    def precision_problem(self, sig_figs: int) -> str | None:
+        """One line on how the printing falls short, or None: `values printed with 5 decimals:
+        76% of entries read as 0 and 24% carry too few figures; 5 significant figures cannot
+        be shown` (the tensors are named when they are the fewer)."""
+        if not self.short:
+            return None
+        weight: Counter[int | None] = Counter()
+        for s in self.short.values():
+            weight[s.decimals] += s.short + s.zeros
+        decimals = weight.most_common(1)[0][0]
+        names = [n for n, s in self.short.items() if s.decimals == decimals]
+        whole = 2 * len(names) > len(self.blocks)
+        total = sum(self.blocks[n].size for n in (self.blocks if whole else names))
+        where, of = ("values", "of entries") if whole else (_names(names), "of their entries")
+        short = sum(self.short[n].short for n in names)
+        if decimals is None:
+            fewest = min(self.short[n].fewest for n in names)
+            return (
+                f"{where} printed with as few as {fewest} significant figure{_s(fewest)}; "
+                f"{sig_figs} are needed ({_percent(short, total)} {of} carry fewer)"
+            )
+        zeros = sum(self.short[n].zeros for n in names)
+        counts = [f"{_percent(zeros, total)} {of} read as 0"] if zeros else []
+        if short or not zeros:
+            counts.append(f"{_percent(short, total)} carry too few figures")
+        return (
+            f"{where} printed with {decimals} decimals: {' and '.join(counts)}; "
+            f"{sig_figs} significant figures cannot be shown"
+        )
+
+
+def match_blocks(
+    blocks: Sequence[PrintedBlock], expected: Mapping[str, Shape], *, sig_figs: int = 5
+) -> Match:
+    """Match a file's blocks to the expected names and shapes; see the module docstring."""
+    notes: list[str] = []
+    start = max(0, len(blocks) - MAX_BLOCKS)
+    if start:
+        notes.append(f"{len(blocks)} blocks; only the last {MAX_BLOCKS} were read")
+    blocks = _csv_labels(list(blocks))
+    keys = [_Key(None, None)] * start + [_parse(b.label) for b in blocks[start:]]
+    wanted = {name: (_parse(name), tuple(shape)) for name, shape in expected.items()}
+    steps = len({key.step for key, _ in wanted.values()})
+    chosen = _last_run(blocks, keys, len(expected), notes, steps, start)
+    found = {}
+    for i in chosen:
+        if blocks[i].label in wanted and blocks[i].label not in found:
+            name, want = blocks[i].label, wanted[blocks[i].label][1]
+            if _fit(blocks[i].values.shape, want):
+                found[name] = i
+            else:
+                shape = " × ".join(map(str, want))
+                notes.append(f"{_block(blocks, i)} is named {name}, but {name} is {shape}")
+    rest = [i for i in chosen if i not in found.values()]
+    names = [name for name in wanted if name not in found]
+    labelled = any(keys[i].kind for i in rest)
+    if all(wanted[n][0].kind for n in names):  # blocks the labels do not allow are ignored
+        ignored = [i for i in rest if keys[i].kind is None and (labelled or blocks[i].label)]
+        for i in ignored[:NOTED]:
+            why = "its label names no weight or bias" if blocks[i].label else "it has no label"
+            notes.append(f"{_block(blocks, i)} ignored: {why}")
+        notes += [f"{len(ignored) - NOTED} more blocks ignored"] if len(ignored) > NOTED else []
+        rest = [i for i in rest if keys[i].kind or not (labelled or blocks[i].label)]
+    if labelled:
+        found |= _by_layer(rest, blocks, keys, wanted, names)
+    else:
+        found |= _by_order(rest, blocks, wanted, names, notes)
+    said = {i for i in chosen if blocks[i].label in wanted and i not in found.values()}
+    unread = [i for i in rest if i not in found.values() and i not in said]
+    return _build(blocks, keys, wanted, found, unread, notes, sig_figs)
+
+
+def expected_from(blocks: Sequence[PrintedBlock]) -> dict[str, Shape]:
+    """Names and shapes a file defines for another to be matched to: its labels (`block 3`
+    where there is none) and shapes, from its last run, without blocks its labels ignore."""
+    blocks = _csv_labels(list(blocks))
+    keys = [_parse(b.label) for b in blocks]
+    chosen = _last_run(blocks, keys, len(blocks), [])
+    if any(keys[i].kind for i in chosen):
+        chosen = [i for i in chosen if keys[i].kind]
+    names: dict[str, Shape] = {}
+    for i in chosen:
+        name = blocks[i].label or f"block {i + 1}"
+        name = name if name not in names else f"{name} #{i + 1}"
+        names[name] = blocks[i].values.shape
+    return names
+
+
+# --- files ----------------------------------------------------------------------------------
+
+MAX_BYTES = 16 * 1024 * 1024
+MAX_BLOCKS = 10_000  # the last ones are read: a hostile file cannot make matching slow
+NOTED = 8  # blocks not read, or ignored, named one by one; the rest are counted
+# the first line that is not blank or a comment is a header `NAME DIM [DIM ...]`
+_CANONICAL_START = re.compile(
+    r"\A(?:[ \t]*(?:#[^\r\n]*)?(?:\r\n|\r|\n))*"
+    r"[ \t]*[A-Za-z_][A-Za-z0-9_.]*(?:[ \t]+[0-9]+)+[ \t]*(?:#|\r|\n|\Z)"
+)
+
+
+def read_printed(path: Path) -> list[PrintedBlock]:
+    """The blocks of a gradient file; DatFormatError (naming the file, and the line where
+    there is one) if it is missing, too big, not text, holds no numbers, or starts like
+    canonical .dat but breaks the format (such a file is held to it)."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise DatFormatError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise DatFormatError("is a folder; give a file", path=path) from None
+    except OSError as error:
+        raise DatFormatError(f"cannot be read: {error.strerror}", path=path) from None
+    if len(data) > MAX_BYTES:
+        raise DatFormatError(f"is over {MAX_BYTES:,} bytes; not a gradient file", path=path)
+    text = data.decode("utf-8", errors="replace")
+    if "\0" in text or text.count("\ufffd") > len(text) / 100:
+        raise DatFormatError("is not a text file", path=path)
+    if _CANONICAL_START.match(text):
+        try:
+            parse_dat(text, path=path)
+        except DatFormatError as error:
+            reason = f"{error.reason} (see the .dat format in README)"
+            raise DatFormatError(reason, line=error.line, path=path) from None
+    blocks = read_gradient_text(text)
+    if not blocks:
+        raise DatFormatError("holds no numbers", path=path)
+    return blocks
+
+
+# --- labels -------------------------------------------------------------------------------
+
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+    "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
+}  # fmt: skip
+_KIND = re.compile(r"(?:d|dl|dld|grad)?([wb])([0-9]*)")
+_KIND_WORDS = {"weight": "W", "weights": "W", "bias": "b", "biases": "b"}
+_SAYS_TRANSPOSED = re.compile(r"\.T\b|\.t\(\)|transpos|\(in, ?out\)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: str | None  # "W" or "b"
+    layer: float | None  # from the label: a number, an ordinal, -inf (input), inf (output)
+    step: int | None = None
+    record: int | None = None
+    transposed: bool = False  # the label says the layout is (in, out)
+
+    @property
+    def place(self) -> tuple[str | None, float | None, int | None]:
+        return self.kind, self.layer, self.step
+
+
+def _parse(label: str) -> _Key:
+    """The kind, layer, SGD step and record number a label names."""
+    record = re.match(r"\s*([0-9]+)\s*:", label)
+    text = re.sub(r"\([^()]*\)|<[^<>]*>", " ", label[record.end() if record else 0 :])
+    words = [w for w in re.split("[^a-z0-9]+", text.lower()) if w]
+    kinds, layers, step, used = set(), dict[int, float](), None, set()
+    for at, word in enumerate(words):
+        after = words[at + 1] if at + 1 < len(words) else ""
+        near = {words[at - 1] if at else "", after}
+        if word.startswith("step") and (word[4:] or after).isdigit() and at not in used:
+            step = int(word[4:] or after)
+            used.add(at + 1)
+        elif word in _KIND_WORDS:
+            kinds.add(_KIND_WORDS[word])
+        elif kind := _KIND.fullmatch(word):
+            kinds.add("W" if kind[1] == "w" else "b")
+            if kind[2]:
+                layers.setdefault(0, int(kind[2]))
+        elif word.startswith("layer") and (word[5:] or after).isdigit():
+            layers.setdefault(0, int(word[5:] or after))
+            used.add(at + 1)
+        elif word in _ORDINALS:
+            layers.setdefault(1, _ORDINALS[word])
+        elif word in ("input", "output", "last", "final"):
+            layers.setdefault(2, -math.inf if word == "input" else math.inf)
+        elif word.isdigit() and at not in used:
+            close = any(w in _KIND_WORDS or _KIND.fullmatch(w) for w in near)
+            layers.setdefault(3 if close else 4, int(word))
+    return _Key(
+        kind=kinds.pop() if len(kinds) == 1 else None,
+        layer=layers[min(layers)] if layers else None,
+        step=step,
+        record=int(record[1]) if record else None,
+        transposed=bool(_SAYS_TRANSPOSED.search(label)),
+    )
+
+
+def _csv_labels(blocks: list[PrintedBlock]) -> list[PrintedBlock]:
+    """Blocks under a pandas CSV header (`,dw3,db3,dw2` then a row of cells) get its names."""
+    header = blocks[0].label.split()[0].strip(",").split(",") if blocks and blocks[0].label else []
+    if len(header) < 2 or len(blocks) % len(header) or any(b.label for b in blocks[1:]):
+        return blocks
+    return [
+        PrintedBlock(header[i % len(header)], b.values, b.tokens, b.line)
+        for i, b in enumerate(blocks)
+    ]
+
+
+def _block(blocks: Sequence[PrintedBlock], i: int) -> str:
+    text = blocks[i].label if len(blocks[i].label) <= 50 else blocks[i].label[:49] + "…"
+    label = f"'{text}'" if text else "unlabelled"
+    shape = " × ".join(map(str, blocks[i].values.shape))
+    return f"block {i + 1} (line {blocks[i].line}, {label}, {shape})"
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def _last_run(
+    blocks: Sequence[PrintedBlock],
+    keys: list[_Key],
+    size: int,
+    notes: list[str],
+    steps: int = 1,
+    start: int = 0,
+) -> list[int]:
+    """The indices of the last run: a run ends where a block's layer and kind (or, without a
+    kind, its label) come round again; unlabelled files split into runs of `size` blocks.
+    With `steps` SGD steps expected and none in the labels, the last `steps` runs are read as
+    steps 0, 1, ... (their keys get the step)."""
+    runs: list[list[int]] = [[]]
+    seen: set[object] = set()
+    for i, (block, key) in enumerate(zip(blocks, keys, strict=True)):
+        if i < start:
+            continue
+        ident: object = None
+        if key.kind and key.layer is not None:
+            ident = (key.step, key.kind, key.layer)
+        elif key.kind is None and block.label:
+            ident = block.label
+        if ident is not None and ident in seen:
+            runs.append([])
+            seen = set()
+        seen.add(ident)
+        runs[-1].append(i)
+    unlabelled = not any(b.label for b in blocks[start:])
+    if len(runs) == 1 and unlabelled and size and (len(blocks) - start) % size == 0:
+        runs = [list(range(at, at + size)) for at in range(start, len(blocks), size)]
+    if steps > 1 and len(runs) >= steps and all(keys[i].step is None for i in runs[-1]):
+        for step, run in enumerate(runs[-steps:]):
+            keys[run[0] : run[-1] + 1] = [
+                replace(key, step=step) for key in keys[run[0] : run[-1] + 1]
+            ]
+        if len(runs) > steps:
+            notes.append(
+                f"{len(runs)} runs; the last {steps} were read as SGD steps 0 to {steps - 1}"
+            )
+        return [i for run in runs[-steps:] for i in run]
+    if len(runs) > 1:
+        first, last = keys[runs[0][0]].record, keys[runs[-1][0]].record
+        notes.append(
+            f"{len(runs)} runs of {len(runs[-1])} blocks appended; the last was read"
+            if first is None or last is None
+            else f"{len(runs)} records of {len(runs[-1])} blocks, '{first}:' to '{last}:' (one "
+            "per sample, say); the last was read"
+        )
+    return runs[-1]
+
+
+# --- matching -------------------------------------------------------------------------------
+
+_Fit = Literal["same", "reshaped", "transposed"]
+
+
+def _fit(shape: Shape, want: Shape) -> _Fit | None:
+    """How a printed shape holds an expected one, if it does."""
+    if shape == want:
+        return "same"
+    if math.prod(shape) != math.prod(want):
+        return None
+    if len(shape) == 2 and shape[::-1] == want:
+        return "transposed"
+    squeezed, wanted = tuple(d for d in shape if d > 1), tuple(d for d in want if d > 1)
+    if squeezed == wanted or len(squeezed) == 1:  # flat numbers are read row by row
+        return "reshaped"
+    return "transposed" if len(squeezed) == 2 and squeezed[::-1] == wanted else None
+
+
+def _align(n: int, m: int, score: Callable[[int, int], int]) -> list[tuple[int, int]]:
+    """Order-preserving pairs (i, j) with the highest total score, then the least |i - j|."""
+    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            s = score(i - 1, j - 1)
+            take = (best[i - 1][j - 1][0] + s, best[i - 1][j - 1][1] - abs(i - j))
+            best[i][j] = max(best[i - 1][j], best[i][j - 1], *([take] if s else []))
+    pairs, i, j = [], n, m
+    while i and j:
+        if best[i][j] == best[i - 1][j]:
+            i -= 1
+        elif best[i][j] == best[i][j - 1]:
+            j -= 1
+        else:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+    return pairs[::-1]
+
+
+def _layers(items: list[tuple[T, _Key]]) -> list[dict[str, T]]:
+    """Group (item, key) by layer, sorted by (step, layer); a kind-only key borrows the layer
+    of the item of the other kind beside it, and with no layers at all order numbers them."""
+    if all(key.layer is None for _, key in items):
+        count: Counter[str | None] = Counter()
+        numbered = []
+        for item, key in items:
+            count[key.kind] += 1
+            numbered.append((item, _Key(key.kind, count[key.kind], key.step)))
+        items = numbered
+    layers: dict[tuple[int, float], dict[str, T]] = {}
+    for at, (item, key) in enumerate(items):
+        layer = key.layer
+        for near in (at - 1, at + 1):
+            if layer is None and 0 <= near < len(items) and items[near][1].kind != key.kind:
+                layer = items[near][1].layer
+        if layer is not None and key.kind is not None:
+            layers.setdefault((key.step or 0, layer), {}).setdefault(key.kind, item)
+    return [layers[k] for k in sorted(layers)]
+
+
+def _by_layer(
+    chosen: list[int],
+    blocks: Sequence[PrintedBlock],
+    keys: list[_Key],
+    wanted: dict[str, tuple[_Key, Shape]],
+    names: list[str],
+) -> dict[str, int]:
+    """Match labelled blocks to names layer by layer (see the module docstring)."""
+    got = _layers([(i, keys[i]) for i in chosen])
+    want = _layers([(name, wanted[name][0]) for name in names])
+
+    def fits(a: dict[str, int], b: dict[str, str]) -> list[tuple[str, int]]:
+        ok = [
+            (b[k], a[k])
+            for k in "Wb"
+            if k in a and k in b and _fit(blocks[a[k]].values.shape, wanted[b[k]][1])
+        ]
+        return [] if "W" in a and "W" in b and b["W"] not in dict(ok) else ok
+
+    found: dict[str, int] = {}
+    for i, j in _align(len(got), len(want), lambda i, j: len(fits(got[i], want[j]))):
+        found |= dict(fits(got[i], want[j]))
+    return found
+
+
+def _by_order(
+    chosen: list[int],
+    blocks: Sequence[PrintedBlock],
+    wanted: dict[str, tuple[_Key, Shape]],
+    names: list[str],
+    notes: list[str],
+) -> dict[str, int]:
+    """Match blocks to names in the order their shapes fit best (see the module docstring)."""
+    orders = [names]
+    if names and all(wanted[n][0].kind for n in names):
+        layers = _layers([(n, wanted[n][0]) for n in names])
+        w = [layer["W"] for layer in layers if "W" in layer]
+        b = [layer["b"] for layer in layers if "b" in layer]
+        back = [layer[k] for layer in layers[::-1] for k in "Wb" if k in layer]
+        bias_first = [layer[k] for layer in layers for k in "bW" if k in layer]
+        orders += [w + b, back, w[::-1] + b[::-1], bias_first]
+
+    def matched(order: list[str]) -> list[tuple[int, int]]:
+        return _align(
+            len(chosen),
+            len(order),
+            lambda i, j: int(_fit(blocks[chosen[i]].values.shape, wanted[order[j]][1]) is not None),
+        )
+
+    order = max(orders, key=lambda order: len(matched(order)))
+    if order is not orders[0]:
+        notes.append(f"unlabelled blocks read in the order {', '.join(order)}: their shapes fit it")
+    elif chosen and not any(blocks[i].label for i in chosen):
+        notes.append(f"unlabelled blocks read in the expected order ({_names(order)})")
+    return {order[j]: chosen[i] for i, j in matched(order)}
+
+
+def _build(
+    blocks: Sequence[PrintedBlock],
+    keys: list[_Key],
+    wanted: dict[str, tuple[_Key, Shape]],
+    found: dict[str, int],
+    unread: list[int],
+    notes: list[str],
+    sig_figs: int,
+) -> Match:
+    """The matched values in the expected shapes, their precision, and the notes."""
+    fits = {name: _fit(blocks[i].values.shape, wanted[name][1]) for name, i in found.items()}
+    proofs: dict[_Fit | None, list[str]] = {}
+    for name in found:  # a 2-D weight that is not square shows the layout
+        if len(shape := wanted[name][1]) == 2 and shape[0] != shape[1]:
+            proofs.setdefault(fits[name], []).append(name)
+    layout = "transposed" if "transposed" in proofs else "expected" if "same" in proofs else None
+    exact = any(significant_figures(t) >= 15 for i in found.values() for t in blocks[i].tokens)
+    halves = _half_units(blocks, sorted(found.values()), exact)
+    values, half, short, flipped, by_file = {}, {}, {}, [], []
+    for name in sorted(found, key=list(wanted).index):
+        block, want, label = blocks[found[name]], wanted[name][1], keys[found[name]]
+        square = len(want) == 2 and want[0] == want[1] > 1 and fits[name] == "same"
+        like_file = square and "transposed" in proofs and "same" not in proofs
+        turn = fits[name] == "transposed" or (square and label.transposed) or like_file
+        parts = [block.values, halves[found[name]][0], np.array(block.tokens, dtype=object)]
+        if turn:
+            flipped.append(name)
+            parts = [p.reshape([d for d in block.values.shape if d > 1] or [1, 1]).T for p in parts]
+        values[name], half[name], printed = (p.reshape(want) for p in parts)
+        shortfall = _shortfall(values[name], half[name], printed, sig_figs, halves[found[name]][1])
+        if shortfall is not None:
+            short[name] = shortfall
+        if like_file and not label.transposed:
+            by_file.append(name)
+        flat = fits[name] == "reshaped" and block.values.ndim == 1 and min(want) > 1
+        renamed = block.label and label.place != wanted[name][0].place
+        if (turn and not like_file) or flat or renamed:
+            how = ", transposed" + (": its label says so" if square else "") if turn else ""
+            how += ", row by row" if flat else ""
+            notes.append(f"{_block(blocks, found[name])} read as {name}{how}")
+    if by_file:
+        proof = " and ".join(proofs["transposed"])
+        notes.append(
+            f"{_names(by_file)} read transposed: square, so taken in the (in, out) layout "
+            f"that {proof} prove{'s' if len(proofs['transposed']) == 1 else ''} by shape"
+        )
+    for i in unread[:NOTED]:
+        notes.append(f"{_block(blocks, i)} not read: it fits none of the names left")
+    notes += [f"{len(unread) - NOTED} more blocks not read"] if len(unread) > NOTED else []
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        shown = ", ".join(f"{n} ({' × '.join(map(str, wanted[n][1]))})" for n in missing)
+        notes.append(f"not found: {shown}")
+    return Match(values, notes, missing, short, half, flipped, layout)
+
+
+# --- precision ------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
+
+
+@dataclass(frozen=True)
+class _Digits:
+    scientific: bool
+    exponent: int
+    decimals: int  # printed after the point
+    zero: bool
+    last: int  # power of ten of the last nonzero digit
+    lead: int  # power of ten of the first nonzero digit
+
+
+def _digits(token: str) -> _Digits | None:
+    """How a number token is printed; None for nan and inf."""
+    number = _NUMBER.fullmatch(token)
+    if number is None or not (number[1] or number[2]):
+        return None
+    whole, fraction, exponent = number[1], number[2] or "", int(number[3] or 0)
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return _Digits(number[3] is not None, exponent, len(fraction), True, 0, 0)
+    lead = (
+        exponent + len(whole.lstrip("0")) - 1
+        if whole.lstrip("0")
+        else exponent - 1 - (len(fraction) - len(fraction.lstrip("0")))
+    )
+    last = lead - len(digits.rstrip("0")) + 1
+    return _Digits(number[3] is not None, exponent, len(fraction), False, last, lead)
+
+
+def _half_units(
+    blocks: Sequence[PrintedBlock], chosen: list[int], exact: bool
+) -> dict[int, tuple[Array, int | None]]:
+    """Per block, half a unit of each entry's last printed digit and the decimals printed
+    (None when printed to significant figures); see the module docstring."""
+    parsed = {i: [d for t in blocks[i].tokens if (d := _digits(t)) is not None] for i in chosen}
+    grids: dict[int, int | None] = {}
+    for i, digits in parsed.items():
+        styles = {d.scientific for d in digits}
+        nonzero = [d for d in digits if not d.zero]
+        finest = min((d.last for d in nonzero), default=0)
+        leads = {d.lead for d in nonzero if d.last == finest}
+        grids[i] = -finest if styles == {True} and len(leads) > 1 else None
+        figures = Counter(d.lead - d.exponent + d.decimals for d in nonzero).most_common(1)
+        places = Counter(d.decimals for d in nonzero).most_common(1)
+        if styles == {False} and (not nonzero or places[0][1] > figures[0][1]):
+            grids[i] = max(d.decimals for d in digits)  # more alike in decimals than figures
+    ranked = Counter(g for g in grids.values() if g is not None).most_common(1)
+    for i, digits in parsed.items():  # np.round(x, k) in blocks that cannot show it alone
+        common, grid = (ranked[0][0] if ranked else None), grids[i]
+        if common is None or any(d.last < -common for d in digits if not d.zero):
+            continue
+        alone = grid is None and len({d.scientific for d in digits}) < 2
+        if alone or (grid is not None and grid < common):
+            grids[i] = common  # alone, it could be either; or numpy dropped trailing zeros
+    result = {}
+    for i in chosen:
+        units, grid = [], grids[i]
+        for d in map(_digits, blocks[i].tokens):
+            own = 0.0 if d is None or d.zero else 10.0 ** (d.exponent - d.decimals)
+            if d is not None and grid is not None:  # fixed point, or rounded to decimals
+                own = max(own if d.scientific else 0.0, 10.0**-grid)
+            units.append(0.0 if exact else own / 2)
+        result[i] = (np.array(units).reshape(blocks[i].values.shape), grids[i])
+    return result
+
+
+def _short(values: Array, half: Array, sig_figs: int) -> npt.NDArray[np.bool_]:
+    """Entries printed too coarsely for the rule: at or above FLOOR of the tensor's largest, a
+    unit of the last digit more than the rule allows (fewer than `sig_figs` figures); below
+    it, half a unit more than the rule allows (the print alone could break the rule)."""
+    rel = compare(values, values + half, sig_figs).relative_error
+    assert rel is not None
+    largest = float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
+    need = np.where(np.abs(values) >= FLOOR * largest, tolerance(sig_figs) / 2, tolerance(sig_figs))
+    return np.isfinite(values) & (rel > need)
+
+
+def _shortfall(
+    values: Array, half: Array, tokens: npt.NDArray[np.object_], sig_figs: int, grid: int | None
+) -> ShortPrecision | None:
+    short = _short(values, half, sig_figs)
+    if not short.any():
+        return None
+    figures = [significant_figures(str(t)) for t in tokens[short & (values != 0)]]
+    zeros = int(np.count_nonzero((values == 0) & (half > 0)))
+    return ShortPrecision(values.size, len(figures), zeros, min(figures, default=0), grid)
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "0%"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+# --- verdicts -------------------------------------------------------------------------------
+
+_RANK = {"disagree": 0, "cannot show": 1, "agree": 2}
+
+
+@dataclass(frozen=True)
+class TensorVerdict:
+    """Two tensors under the rule, told apart from what their printing can show."""
+
+    name: str
+    verdict: Verdict
+    comparison: TensorComparison
+    turned: str = ""  # which side was read transposed to agree ("A", "B"), if one was
+
+
+def judge(
+    name: str,
+    a: Array,
+    b: Array,
+    half_a: Array,
+    half_b: Array,
+    sig_figs: int,
+    *,
+    b_exact: bool = False,
+) -> TensorVerdict:
+    """`agree`; `cannot show` when the values agree but some are printed too coarsely to show
+    it, or disagree only in such entries and by no more than their printing rounds; else
+    `disagree`. With `b_exact` (b is the reference), an entry printed exactly is never too
+    coarse (`14.0` for 14)."""
+    comparison = compare(a, b, sig_figs, name)
+    if comparison.relative_error is None:
+        return TensorVerdict(name, "disagree", comparison)
+    short = _short(a, half_a, sig_figs) | _short(b, half_b, sig_figs)
+    if b_exact:
+        short &= np.abs(a - b) > tolerance(15) * np.abs(b)
+    if comparison.agree:
+        return TensorVerdict(name, "cannot show" if short.any() else "agree", comparison)
+    slack = half_a + half_b
+    with np.errstate(invalid="ignore"):
+        moved = compare(a + np.clip(b - a, -slack, slack), b, sig_figs).relative_error
+    assert moved is not None
+    bad = comparison.relative_error > tolerance(sig_figs)
+    hidden = short & (moved <= tolerance(sig_figs))
+    return TensorVerdict(name, "cannot show" if np.all(hidden | ~bad) else "disagree", comparison)
+
+
+def compare_matches(a: Match, b: Match, sig_figs: int) -> list[TensorVerdict]:
+    """Judge the tensors both matches hold, in a's order. If the square weights of the side
+    whose file does not show its layout agree better transposed (some better, none worse),
+    they are all read so, and `turned` says which side."""
+    names = [n for n in a.blocks if n in b.blocks]
+    side = "B" if b.layout is None else "A" if a.layout is None else ""
+    squares = {
+        n
+        for n in names
+        if a.blocks[n].ndim == 2 and a.blocks[n].shape[0] == a.blocks[n].shape[1] > 1
+    }
+
+    def verdicts(turn: bool) -> dict[str, TensorVerdict]:
+        found = {}
+        for name in names:
+            x = [a.blocks[name], b.blocks[name], a.half[name], b.half[name]]
+            if turn and name in squares:
+                x = [v.T if (k % 2 == 1) == (side == "B") else v for k, v in enumerate(x)]
+            verdict = judge(name, x[0], x[1], x[2], x[3], sig_figs)
+            found[name] = TensorVerdict(
+                name, verdict.verdict, verdict.comparison, side if turn and name in squares else ""
+            )
+        return found
+
+    plain = verdicts(False)
+    if side and squares and any(plain[n].verdict != "agree" for n in squares):
+        turned = verdicts(True)
+        score = {n: (_score(plain[n]), _score(turned[n])) for n in squares}
+        if any(t[0] > p[0] for p, t in score.values()) and all(t >= p for p, t in score.values()):
+            return list(turned.values())
+    return list(plain.values())
+
+
+def _score(verdict: TensorVerdict) -> tuple[int, int]:
+    return _RANK[verdict.verdict], verdict.comparison.figures
+
+
+def overall(verdicts: Sequence[TensorVerdict]) -> Verdict:
+    """The worst verdict of a set of tensors (agree if there are none)."""
+    return min((v.verdict for v in verdicts), key=_RANK.__getitem__, default="agree")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two files matched to the same names and judged tensor by tensor."""
+
+    expected: dict[str, Shape]
+    a: Match
+    b: Match
+    tensors: list[TensorVerdict]
+
+    @property
+    def one_sided(self) -> list[str]:
+        """Names one file holds and the other does not."""
+        return [n for n in self.expected if (n in self.a.blocks) != (n in self.b.blocks)]
+
+    @property
+    def verdict(self) -> Verdict | Literal["nothing to compare"]:
+        if not self.tensors and not self.one_sided:
+            return "nothing to compare"
+        return "disagree" if self.one_sided else overall(self.tensors)
+
+
+def compare_files(
+    a: Sequence[PrintedBlock],
+    b: Sequence[PrintedBlock],
+    expected: Mapping[str, Shape] | None,
+    sig_figs: int,
+) -> Pair:
+    """Match both files to `expected` (without it, to the names and shapes of a's blocks) and
+    judge what they hold."""
+    names = dict(expected) if expected is not None else expected_from(a)
+    first = match_blocks(a, names, sig_figs=sig_figs)
+    second = match_blocks(b, names, sig_figs=sig_figs)
+    return Pair(names, first, second, compare_matches(first, second, sig_figs))
