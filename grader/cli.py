@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader import api, dat_match
+from grader import api, dat_match, dat_verdict
 from grader.assignment import load_assignment, preset_names
 from grader.compare import agreeing_figures
 from grader.errors import GradeError
@@ -212,7 +212,7 @@ def _dat(args: argparse.Namespace) -> int:
         truth = ground_truth(assignment).gradient_blocks
         expected = {name: values.shape for name, values in truth.items()}
     a, b = dat_match.read_printed(args.a), dat_match.read_printed(args.b)
-    pair = dat_match.compare_files(a, b, expected, sig_figs)
+    pair = dat_verdict.compare_files(a, b, expected, sig_figs)
     print(f"A  {args.a}\nB  {args.b}")
     names = list(pair.expected)
     shown = ", ".join(names) if len(names) <= 4 else f"{names[0]}, {names[1]}, ..., {names[-1]}"
@@ -257,7 +257,7 @@ def _dat(args: argparse.Namespace) -> int:
     return EXIT_OK if pair.verdict == "agree" else EXIT_NOT_ALL_PASSED
 
 
-def _verdict(pair: dat_match.Pair, sig_figs: int) -> str:
+def _verdict(pair: dat_verdict.Pair, sig_figs: int) -> str:
     """The last line of `grade dat`: the verdict and why."""
     verdicts = {t.name: t.verdict for t in pair.tensors}
     if pair.verdict == "nothing to compare":

@@ -55,8 +55,8 @@ from typing import Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from grader.compare import FLOOR, TensorComparison, compare, tolerance
 from grader.dat import parse_dat
+from grader.dat_precision import ShortPrecision, half_units, listed, percent, plural_s, shortfall
 from grader.errors import DatFormatError
 from grader.printed import PrintedBlock, read_gradient_text, significant_figures
 
@@ -64,17 +64,6 @@ Array = npt.NDArray[np.float64]
 Shape = tuple[int, ...]
 Verdict = Literal["agree", "cannot show", "disagree"]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ShortPrecision:
-    """How the printed precision of one tensor falls short of the figures the rule needs."""
-
-    entries: int
-    short: int  # entries not 0 printed with too few figures to show agreement
-    zeros: int  # entries printed as 0 that a small value would print as too
-    fewest: int  # the fewest significant figures among those (0 if none)
-    decimals: int | None  # the decimals printed, when printed to a fixed number of them
 
 
 @dataclass(frozen=True)
@@ -102,18 +91,18 @@ class Match:
         names = [n for n, s in self.short.items() if s.decimals == decimals]
         whole = 2 * len(names) > len(self.blocks)
         total = sum(self.blocks[n].size for n in (self.blocks if whole else names))
-        where, of = ("values", "of entries") if whole else (_names(names), "of their entries")
+        where, of = ("values", "of entries") if whole else (listed(names), "of their entries")
         short = sum(self.short[n].short for n in names)
         if decimals is None:
             fewest = min(self.short[n].fewest for n in names)
             return (
-                f"{where} printed with as few as {fewest} significant figure{_s(fewest)}; "
-                f"{sig_figs} are needed ({_percent(short, total)} {of} carry fewer)"
+                f"{where} printed with as few as {fewest} significant figure{plural_s(fewest)}; "
+                f"{sig_figs} are needed ({percent(short, total)} {of} carry fewer)"
             )
         zeros = sum(self.short[n].zeros for n in names)
-        counts = [f"{_percent(zeros, total)} {of} read as 0"] if zeros else []
+        counts = [f"{percent(zeros, total)} {of} read as 0"] if zeros else []
         if short or not zeros:
-            counts.append(f"{_percent(short, total)} carry too few figures")
+            counts.append(f"{percent(short, total)} carry too few figures")
         return (
             f"{where} printed with {decimals} decimals: {' and '.join(counts)}; "
             f"{sig_figs} significant figures cannot be shown"
@@ -465,7 +454,7 @@ def _by_order(
     if order is not orders[0]:
         notes.append(f"unlabelled blocks read in the order {', '.join(order)}: their shapes fit it")
     elif chosen and not any(blocks[i].label for i in chosen):
-        notes.append(f"unlabelled blocks read in the expected order ({_names(order)})")
+        notes.append(f"unlabelled blocks read in the expected order ({listed(order)})")
     return {order[j]: chosen[i] for i, j in matched(order)}
 
 
@@ -486,7 +475,7 @@ def _build(
             proofs.setdefault(fits[name], []).append(name)
     layout = "transposed" if "transposed" in proofs else "expected" if "same" in proofs else None
     exact = any(significant_figures(t) >= 15 for i in found.values() for t in blocks[i].tokens)
-    halves = _half_units(blocks, sorted(found.values()), exact)
+    halves = half_units(blocks, sorted(found.values()), exact)
     values, half, short, flipped, by_file = {}, {}, {}, [], []
     for name in sorted(found, key=list(wanted).index):
         block, want, label = blocks[found[name]], wanted[name][1], keys[found[name]]
@@ -498,9 +487,9 @@ def _build(
             flipped.append(name)
             parts = [p.reshape([d for d in block.values.shape if d > 1] or [1, 1]).T for p in parts]
         values[name], half[name], printed = (p.reshape(want) for p in parts)
-        shortfall = _shortfall(values[name], half[name], printed, sig_figs, halves[found[name]][1])
-        if shortfall is not None:
-            short[name] = shortfall
+        falls_short = shortfall(values[name], half[name], printed, sig_figs, halves[found[name]][1])
+        if falls_short is not None:
+            short[name] = falls_short
         if like_file and not label.transposed:
             by_file.append(name)
         flat = fits[name] == "reshaped" and block.values.ndim == 1 and min(want) > 1
@@ -512,7 +501,7 @@ def _build(
     if by_file:
         proof = " and ".join(proofs["transposed"])
         notes.append(
-            f"{_names(by_file)} read transposed: square, so taken in the (in, out) layout "
+            f"{listed(by_file)} read transposed: square, so taken in the (in, out) layout "
             f"that {proof} prove{'s' if len(proofs['transposed']) == 1 else ''} by shape"
         )
     for i in unread[:NOTED]:
@@ -523,230 +512,3 @@ def _build(
         shown = ", ".join(f"{n} ({' × '.join(map(str, wanted[n][1]))})" for n in missing)
         notes.append(f"not found: {shown}")
     return Match(values, notes, missing, short, half, flipped, layout)
-
-
-# --- precision ------------------------------------------------------------------------------
-
-_NUMBER = re.compile(r"[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
-
-
-@dataclass(frozen=True)
-class _Digits:
-    scientific: bool
-    exponent: int
-    decimals: int  # printed after the point
-    zero: bool
-    last: int  # power of ten of the last nonzero digit
-    lead: int  # power of ten of the first nonzero digit
-
-
-def _digits(token: str) -> _Digits | None:
-    """How a number token is printed; None for nan and inf."""
-    number = _NUMBER.fullmatch(token)
-    if number is None or not (number[1] or number[2]):
-        return None
-    whole, fraction, exponent = number[1], number[2] or "", int(number[3] or 0)
-    digits = (whole + fraction).lstrip("0")
-    if not digits:
-        return _Digits(number[3] is not None, exponent, len(fraction), True, 0, 0)
-    lead = (
-        exponent + len(whole.lstrip("0")) - 1
-        if whole.lstrip("0")
-        else exponent - 1 - (len(fraction) - len(fraction.lstrip("0")))
-    )
-    last = lead - len(digits.rstrip("0")) + 1
-    return _Digits(number[3] is not None, exponent, len(fraction), False, last, lead)
-
-
-def _half_units(
-    blocks: Sequence[PrintedBlock], chosen: list[int], exact: bool
-) -> dict[int, tuple[Array, int | None]]:
-    """Per block, half a unit of each entry's last printed digit and the decimals printed
-    (None when printed to significant figures); see the module docstring."""
-    parsed = {i: [d for t in blocks[i].tokens if (d := _digits(t)) is not None] for i in chosen}
-    grids: dict[int, int | None] = {}
-    for i, digits in parsed.items():
-        styles = {d.scientific for d in digits}
-        nonzero = [d for d in digits if not d.zero]
-        finest = min((d.last for d in nonzero), default=0)
-        leads = {d.lead for d in nonzero if d.last == finest}
-        grids[i] = -finest if styles == {True} and len(leads) > 1 else None
-        figures = Counter(d.lead - d.exponent + d.decimals for d in nonzero).most_common(1)
-        places = Counter(d.decimals for d in nonzero).most_common(1)
-        if styles == {False} and (not nonzero or places[0][1] > figures[0][1]):
-            grids[i] = max(d.decimals for d in digits)  # more alike in decimals than figures
-    ranked = Counter(g for g in grids.values() if g is not None).most_common(1)
-    for i, digits in parsed.items():  # np.round(x, k) in blocks that cannot show it alone
-        common, grid = (ranked[0][0] if ranked else None), grids[i]
-        if common is None or any(d.last < -common for d in digits if not d.zero):
-            continue
-        alone = grid is None and len({d.scientific for d in digits}) < 2
-        if alone or (grid is not None and grid < common):
-            grids[i] = common  # alone, it could be either; or numpy dropped trailing zeros
-    result = {}
-    for i in chosen:
-        units, grid = [], grids[i]
-        for d in map(_digits, blocks[i].tokens):
-            own = 0.0 if d is None or d.zero else 10.0 ** (d.exponent - d.decimals)
-            if d is not None and grid is not None:  # fixed point, or rounded to decimals
-                own = max(own if d.scientific else 0.0, 10.0**-grid)
-            units.append(0.0 if exact else own / 2)
-        result[i] = (np.array(units).reshape(blocks[i].values.shape), grids[i])
-    return result
-
-
-def _short(values: Array, half: Array, sig_figs: int) -> npt.NDArray[np.bool_]:
-    """Entries printed too coarsely for the rule: at or above FLOOR of the tensor's largest, a
-    unit of the last digit more than the rule allows (fewer than `sig_figs` figures); below
-    it, half a unit more than the rule allows (the print alone could break the rule)."""
-    rel = compare(values, values + half, sig_figs).relative_error
-    assert rel is not None
-    largest = float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
-    need = np.where(np.abs(values) >= FLOOR * largest, tolerance(sig_figs) / 2, tolerance(sig_figs))
-    return np.isfinite(values) & (rel > need)
-
-
-def _shortfall(
-    values: Array, half: Array, tokens: npt.NDArray[np.object_], sig_figs: int, grid: int | None
-) -> ShortPrecision | None:
-    short = _short(values, half, sig_figs)
-    if not short.any():
-        return None
-    figures = [significant_figures(str(t)) for t in tokens[short & (values != 0)]]
-    zeros = int(np.count_nonzero((values == 0) & (half > 0)))
-    return ShortPrecision(values.size, len(figures), zeros, min(figures, default=0), grid)
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.0f}%" if whole else "0%"
-
-
-def _names(names: list[str]) -> str:
-    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-
-
-# --- verdicts -------------------------------------------------------------------------------
-
-_RANK = {"disagree": 0, "cannot show": 1, "agree": 2}
-
-
-@dataclass(frozen=True)
-class TensorVerdict:
-    """Two tensors under the rule, told apart from what their printing can show."""
-
-    name: str
-    verdict: Verdict
-    comparison: TensorComparison
-    turned: str = ""  # which side was read transposed to agree ("A", "B"), if one was
-
-
-def judge(
-    name: str,
-    a: Array,
-    b: Array,
-    half_a: Array,
-    half_b: Array,
-    sig_figs: int,
-    *,
-    b_exact: bool = False,
-) -> TensorVerdict:
-    """`agree`; `cannot show` when the values agree but some are printed too coarsely to show
-    it, or disagree only in such entries and by no more than their printing rounds; else
-    `disagree`. With `b_exact` (b is the reference), an entry printed exactly is never too
-    coarse (`14.0` for 14)."""
-    comparison = compare(a, b, sig_figs, name)
-    if comparison.relative_error is None:
-        return TensorVerdict(name, "disagree", comparison)
-    short = _short(a, half_a, sig_figs) | _short(b, half_b, sig_figs)
-    if b_exact:
-        short &= np.abs(a - b) > tolerance(15) * np.abs(b)
-    if comparison.agree:
-        return TensorVerdict(name, "cannot show" if short.any() else "agree", comparison)
-    slack = half_a + half_b
-    with np.errstate(invalid="ignore"):
-        moved = compare(a + np.clip(b - a, -slack, slack), b, sig_figs).relative_error
-    assert moved is not None
-    bad = comparison.relative_error > tolerance(sig_figs)
-    hidden = short & (moved <= tolerance(sig_figs))
-    return TensorVerdict(name, "cannot show" if np.all(hidden | ~bad) else "disagree", comparison)
-
-
-def compare_matches(a: Match, b: Match, sig_figs: int) -> list[TensorVerdict]:
-    """Judge the tensors both matches hold, in a's order. If the square weights of the side
-    whose file does not show its layout agree better transposed (some better, none worse),
-    they are all read so, and `turned` says which side."""
-    names = [n for n in a.blocks if n in b.blocks]
-    side = "B" if b.layout is None else "A" if a.layout is None else ""
-    squares = {
-        n
-        for n in names
-        if a.blocks[n].ndim == 2 and a.blocks[n].shape[0] == a.blocks[n].shape[1] > 1
-    }
-
-    def verdicts(turn: bool) -> dict[str, TensorVerdict]:
-        found = {}
-        for name in names:
-            x = [a.blocks[name], b.blocks[name], a.half[name], b.half[name]]
-            if turn and name in squares:
-                x = [v.T if (k % 2 == 1) == (side == "B") else v for k, v in enumerate(x)]
-            verdict = judge(name, x[0], x[1], x[2], x[3], sig_figs)
-            found[name] = TensorVerdict(
-                name, verdict.verdict, verdict.comparison, side if turn and name in squares else ""
-            )
-        return found
-
-    plain = verdicts(False)
-    if side and squares and any(plain[n].verdict != "agree" for n in squares):
-        turned = verdicts(True)
-        score = {n: (_score(plain[n]), _score(turned[n])) for n in squares}
-        if any(t[0] > p[0] for p, t in score.values()) and all(t >= p for p, t in score.values()):
-            return list(turned.values())
-    return list(plain.values())
-
-
-def _score(verdict: TensorVerdict) -> tuple[int, int]:
-    return _RANK[verdict.verdict], verdict.comparison.figures
-
-
-def overall(verdicts: Sequence[TensorVerdict]) -> Verdict:
-    """The worst verdict of a set of tensors (agree if there are none)."""
-    return min((v.verdict for v in verdicts), key=_RANK.__getitem__, default="agree")
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Two files matched to the same names and judged tensor by tensor."""
-
-    expected: dict[str, Shape]
-    a: Match
-    b: Match
-    tensors: list[TensorVerdict]
-
-    @property
-    def one_sided(self) -> list[str]:
-        """Names one file holds and the other does not."""
-        return [n for n in self.expected if (n in self.a.blocks) != (n in self.b.blocks)]
-
-    @property
-    def verdict(self) -> Verdict | Literal["nothing to compare"]:
-        if not self.tensors and not self.one_sided:
-            return "nothing to compare"
-        return "disagree" if self.one_sided else overall(self.tensors)
-
-
-def compare_files(
-    a: Sequence[PrintedBlock],
-    b: Sequence[PrintedBlock],
-    expected: Mapping[str, Shape] | None,
-    sig_figs: int,
-) -> Pair:
-    """Match both files to `expected` (without it, to the names and shapes of a's blocks) and
-    judge what they hold."""
-    names = dict(expected) if expected is not None else expected_from(a)
-    first = match_blocks(a, names, sig_figs=sig_figs)
-    second = match_blocks(b, names, sig_figs=sig_figs)
-    return Pair(names, first, second, compare_matches(first, second, sig_figs))

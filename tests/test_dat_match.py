@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from grader.dat import format_dat
-from grader.dat_match import Match, compare_matches, judge, match_blocks
+from grader.dat_match import Match, match_blocks
+from grader.dat_verdict import compare_matches, judge
 from grader.printed import read_gradient_text
 
 Array = npt.NDArray[np.float64]

@@ -23,7 +23,8 @@ from grader.checks import (
 )
 from grader.compare import compare, compare_all
 from grader.dat import Blocks
-from grader.dat_match import Match, judge, match_blocks, read_printed
+from grader.dat_match import Match, match_blocks, read_printed
+from grader.dat_verdict import judge
 from grader.errors import DatFormatError
 from grader.result import CheckResult, TensorTable
 

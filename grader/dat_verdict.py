@@ -1,0 +1,137 @@
+"""Verdicts on matched gradient files: agree, cannot show (the print is too coarse), or
+disagree (see grader.dat_match)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from grader.compare import TensorComparison, compare, tolerance
+from grader.dat_match import Array, Match, Shape, Verdict, expected_from, match_blocks
+from grader.dat_precision import short_entries
+from grader.printed import PrintedBlock
+
+# --- verdicts -------------------------------------------------------------------------------
+
+_RANK = {"disagree": 0, "cannot show": 1, "agree": 2}
+
+
+@dataclass(frozen=True)
+class TensorVerdict:
+    """Two tensors under the rule, told apart from what their printing can show."""
+
+    name: str
+    verdict: Verdict
+    comparison: TensorComparison
+    turned: str = ""  # which side was read transposed to agree ("A", "B"), if one was
+
+
+def judge(
+    name: str,
+    a: Array,
+    b: Array,
+    half_a: Array,
+    half_b: Array,
+    sig_figs: int,
+    *,
+    b_exact: bool = False,
+) -> TensorVerdict:
+    """`agree`; `cannot show` when the values agree but some are printed too coarsely to show
+    it, or disagree only in such entries and by no more than their printing rounds; else
+    `disagree`. With `b_exact` (b is the reference), an entry printed exactly is never too
+    coarse (`14.0` for 14)."""
+    comparison = compare(a, b, sig_figs, name)
+    if comparison.relative_error is None:
+        return TensorVerdict(name, "disagree", comparison)
+    short = short_entries(a, half_a, sig_figs) | short_entries(b, half_b, sig_figs)
+    if b_exact:
+        short &= np.abs(a - b) > tolerance(15) * np.abs(b)
+    if comparison.agree:
+        return TensorVerdict(name, "cannot show" if short.any() else "agree", comparison)
+    slack = half_a + half_b
+    with np.errstate(invalid="ignore"):
+        moved = compare(a + np.clip(b - a, -slack, slack), b, sig_figs).relative_error
+    assert moved is not None
+    bad = comparison.relative_error > tolerance(sig_figs)
+    hidden = short & (moved <= tolerance(sig_figs))
+    return TensorVerdict(name, "cannot show" if np.all(hidden | ~bad) else "disagree", comparison)
+
+
+def compare_matches(a: Match, b: Match, sig_figs: int) -> list[TensorVerdict]:
+    """Judge the tensors both matches hold, in a's order. If the square weights of the side
+    whose file does not show its layout agree better transposed (some better, none worse),
+    they are all read so, and `turned` says which side."""
+    names = [n for n in a.blocks if n in b.blocks]
+    side = "B" if b.layout is None else "A" if a.layout is None else ""
+    squares = {
+        n
+        for n in names
+        if a.blocks[n].ndim == 2 and a.blocks[n].shape[0] == a.blocks[n].shape[1] > 1
+    }
+
+    def verdicts(turn: bool) -> dict[str, TensorVerdict]:
+        found = {}
+        for name in names:
+            x = [a.blocks[name], b.blocks[name], a.half[name], b.half[name]]
+            if turn and name in squares:
+                x = [v.T if (k % 2 == 1) == (side == "B") else v for k, v in enumerate(x)]
+            verdict = judge(name, x[0], x[1], x[2], x[3], sig_figs)
+            found[name] = TensorVerdict(
+                name, verdict.verdict, verdict.comparison, side if turn and name in squares else ""
+            )
+        return found
+
+    plain = verdicts(False)
+    if side and squares and any(plain[n].verdict != "agree" for n in squares):
+        turned = verdicts(True)
+        score = {n: (_score(plain[n]), _score(turned[n])) for n in squares}
+        if any(t[0] > p[0] for p, t in score.values()) and all(t >= p for p, t in score.values()):
+            return list(turned.values())
+    return list(plain.values())
+
+
+def _score(verdict: TensorVerdict) -> tuple[int, int]:
+    return _RANK[verdict.verdict], verdict.comparison.figures
+
+
+def overall(verdicts: Sequence[TensorVerdict]) -> Verdict:
+    """The worst verdict of a set of tensors (agree if there are none)."""
+    return min((v.verdict for v in verdicts), key=_RANK.__getitem__, default="agree")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two files matched to the same names and judged tensor by tensor."""
+
+    expected: dict[str, Shape]
+    a: Match
+    b: Match
+    tensors: list[TensorVerdict]
+
+    @property
+    def one_sided(self) -> list[str]:
+        """Names one file holds and the other does not."""
+        return [n for n in self.expected if (n in self.a.blocks) != (n in self.b.blocks)]
+
+    @property
+    def verdict(self) -> Verdict | Literal["nothing to compare"]:
+        if not self.tensors and not self.one_sided:
+            return "nothing to compare"
+        return "disagree" if self.one_sided else overall(self.tensors)
+
+
+def compare_files(
+    a: Sequence[PrintedBlock],
+    b: Sequence[PrintedBlock],
+    expected: Mapping[str, Shape] | None,
+    sig_figs: int,
+) -> Pair:
+    """Match both files to `expected` (without it, to the names and shapes of a's blocks) and
+    judge what they hold."""
+    names = dict(expected) if expected is not None else expected_from(a)
+    first = match_blocks(a, names, sig_figs=sig_figs)
+    second = match_blocks(b, names, sig_figs=sig_figs)
+    return Pair(names, first, second, compare_matches(first, second, sig_figs))
