@@ -11,9 +11,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from grader.compare import compare
-from grader.report import MAX_ROWS, format_error, format_value, render_report, write_report
-from grader.result import CheckResult, GradeResult, Seeds, TensorTable
+from grader.compare import compare, tolerance
+from grader.report import (
+    HEATMAP_MAX,
+    MAX_ROWS,
+    format_error,
+    format_value,
+    heat_colour,
+    render_report,
+    write_report,
+)
+from grader.result import CheckResult, Diagnosis, GradeResult, Seeds, TensorTable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -24,6 +32,8 @@ W3_MESSAGE = (
     "W3 disagrees: 12 of 441 entries differ by more than one unit in the 5th significant figure"
 )
 PAYLOAD = "<script>alert(1)</script> </pre><b>x"
+W1_DIAGNOSIS = "W1 is transposed: dL/dW must be in PyTorch's (out, in) layout (21, 6)"
+SPREAD_DIAGNOSIS = "the error starts at layer 3 (W3): fix layer 3 first"
 
 
 def tensor_table(name: str, expected: np.ndarray, actual: np.ndarray | None) -> TensorTable:
@@ -144,6 +154,11 @@ def failing_result(**kw: object) -> GradeResult:
                     tensor_table("W3", w3, w3_student),
                     tensor_table("b3", b3, b3 * (1 + 2e-6)),
                 ],
+                diagnoses=[
+                    Diagnosis(kind="transposed", tensor="W1", message=W1_DIAGNOSIS),
+                    Diagnosis(kind="first-failing-layer", tensor="W3", message=SPREAD_DIAGNOSIS),
+                ],
+                first_failing="W3",
             ),
             check(
                 "no-autograd",
@@ -172,6 +187,37 @@ def row_classes(html: str) -> list[str]:
     return re.findall(r'<tr class="(ok|bad)">', html)
 
 
+def svgs(html: str, css: str) -> list[str]:
+    """Every <svg> element whose class starts with `css`, as text."""
+    return re.findall(rf'<svg class="{css}[^"]*".*?</svg>', html, flags=re.DOTALL)
+
+
+def bars(svg: str) -> list[dict[str, str]]:
+    """The bars of a chart drawing: class, y, height and tooltip."""
+    pattern = r'<rect x="[^"]+" y="([^"]+)" width="[^"]+" height="([^"]+)" class="(err-bar[^"]*)">'
+    pattern += r"<title>([^<]*)</title>"
+    return [
+        {"y": y, "height": h, "css": css, "tip": tip} for y, h, css, tip in re.findall(pattern, svg)
+    ]
+
+
+def texts(svg: str, css: str) -> list[str]:
+    """The text of every <text> of class `css` in an SVG."""
+    return re.findall(rf'<text [^>]*class="{css}">([^<]*)</text>', svg)
+
+
+def cells(svg: str) -> list[tuple[str, str, str, str]]:
+    """The cells of a heatmap: x, y, fill and tooltip."""
+    pattern = r'<rect x="([^"]+)" y="([^"]+)" width="[^"]+" height="[^"]+" fill="([^"]+)" '
+    pattern += r'class="cell"><title>([^<]*)</title></rect>'
+    return re.findall(pattern, svg)
+
+
+def backprop_card(html: str) -> str:
+    """The backprop-gradients check's card."""
+    return html.split('id="check-3-backprop-gradients"')[1].split("</section>")[0]
+
+
 def test_rendering_is_deterministic() -> None:
     """The same result renders to byte-identical HTML, twice and from a JSON round trip."""
     r = failing_result()
@@ -180,12 +226,16 @@ def test_rendering_is_deterministic() -> None:
 
 
 def test_student_text_is_escaped() -> None:
-    """Markup in the student's name, messages, details, tensor names and output arrives as text."""
+    """Markup in the student's name, messages, details, diagnoses and output arrives as text."""
     base = failing_result(output=PAYLOAD, student=PAYLOAD)
+    diagnosis = Diagnosis(kind="sign", tensor=PAYLOAD, message=PAYLOAD)
     evil = base.model_copy(
         update={
             "checks": [
-                c.model_copy(update={"message": PAYLOAD, "details": [PAYLOAD]}) for c in base.checks
+                c.model_copy(
+                    update={"message": PAYLOAD, "details": [PAYLOAD], "diagnoses": [diagnosis]}
+                )
+                for c in base.checks
             ]
         }
     )
@@ -195,7 +245,7 @@ def test_student_text_is_escaped() -> None:
     assert "<b>x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;/pre&gt;&lt;b&gt;x" in html
-    assert html.count("&lt;script&gt;") >= 2 + len(base.checks) * 2  # title, h1, messages, details
+    assert html.count("&lt;script&gt;") >= 2 + len(base.checks) * 4  # + diagnoses' two fields
 
 
 @pytest.mark.parametrize("make", [passing_result, failing_result], ids=["passing", "failing"])
@@ -236,8 +286,8 @@ def test_checks_show_status_words_points_and_details() -> None:
 def test_tensor_verdicts_and_details_open_state() -> None:
     """Disagreeing tensors sit in an open <details>, agreeing ones in a closed one."""
     html = render_report(failing_result())
-    assert html.count('<details class="tensor bad" open>') == 2  # W1 (shape), W3 (values)
-    assert html.count('<details class="tensor ok">') == 1  # b3
+    assert len(re.findall(r'<details class="tensor bad" id="[^"]+" open>', html)) == 2  # W1, W3
+    assert len(re.findall(r'<details class="tensor ok" id="[^"]+">', html)) == 1  # b3
     w3 = failing_result().checks[2].tables[1]
     assert w3.note.startswith("12 of 441 entries differ")
     assert f"✗ disagrees: {w3.note}</span>" in html
@@ -353,6 +403,171 @@ def test_footer_has_what_a_ta_needs_to_reproduce() -> None:
     assert "<dt>torch</dt><dd><code>2.13.0</code></dd>" in html
 
 
+def test_diagnoses_sit_under_the_message() -> None:
+    """The named mistakes come right after the message, with their tensor, before the details."""
+    card = backprop_card(render_report(failing_result()))
+    message = card.index(W3_MESSAGE)
+    box = card.index('<div class="diagnoses">')
+    assert message < box < card.index('<ul class="details">') < card.index("<svg")
+    assert "<h3>Likely mistakes, most likely first</h3>" in card
+    assert "<li><code>W1</code> W1 is transposed: dL/dW must be in PyTorch&#39;s (out, in)" in card
+    assert f"<li><code>W3</code> {SPREAD_DIAGNOSIS}</li>" in card
+    assert '<div class="diagnoses">' not in render_report(passing_result())
+
+
+def test_chart_and_heatmaps_appear() -> None:
+    """A check with tables gets a chart (wide and compact drawing), a matched tensor a heatmap."""
+    html = render_report(failing_result())
+    assert html.count("<svg") == 4
+    assert len(svgs(html, "error-chart wide")) == len(svgs(html, "error-chart compact")) == 1
+    assert len(svgs(html, "error-heatmap")) == 2  # W3 and b3; W1's shape differs
+    passing = render_report(passing_result())
+    assert passing.count("<svg") == 3  # one check with tables, one tensor
+    no_tables = render_report(result([check("no-autograd")]))
+    assert "<svg" not in no_tables
+
+
+def test_chart_bars_mark_the_failing_tensors() -> None:
+    """One bar per table in order, failing ones red with a marker, the first failing one marked."""
+    html = render_report(failing_result())
+    (wide,) = svgs(html, "error-chart wide")
+    drawn = bars(wide)
+    assert [b["tip"].split(":")[0] for b in drawn] == ["W1", "W3", "b3"]
+    assert [b["css"] for b in drawn] == ["err-bar bad", "err-bar bad start", "err-bar ok"]
+    assert texts(wide, "mark") == ["inf", "✗"]  # W1's shape differs: drawn to the top as inf
+    assert texts(wide, "limit") == ["limit for 5 significant figures"]
+    assert texts(wide, "start") == ["▼", "error starts here"]
+    assert texts(wide, "name start") == ["W3"]
+    assert drawn[1]["tip"].startswith("W3: largest relative error ")
+    assert "above the limit: 12 of 441 entries differ" in drawn[1]["tip"]
+    assert "<title " in wide and "<desc " in wide and 'role="img"' in wide
+    summary = "Largest relative error per tensor; 2 of 3 above the limit for 5 significant figures"
+    assert f'<p class="chart-summary">{summary} (1.0e-04); error starts at W3.</p>' in html
+
+
+def test_chart_clamps_zero_and_non_finite() -> None:
+    """An exact 0 sits on the axis with a 0 label; inf and NaN reach the top with their names."""
+    zero = TensorTable(name="b1", shape=[2], agree=True, max_relative_error=0.0)
+    nan = TensorTable(name="b2", shape=[2], agree=False, max_relative_error=math.nan)
+    inf = TensorTable(name="W2", shape=[2, 2], agree=False, max_relative_error=math.inf)
+    html = render_report(result([check("dat-files", "fail", 0, 1, tables=[zero, nan, inf])]))
+    (wide,) = svgs(html, "error-chart wide")
+    first, second, third = bars(wide)
+    assert first["height"] == "0.0"
+    assert texts(wide, "zero") == ["0"]
+    assert second["y"] == third["y"]  # both at the top of the plot
+    assert float(second["height"]) > 200
+    assert texts(wide, "mark") == ["NaN", "inf"]
+    assert "1 of 3" not in html and "2 of 3 above the limit" in html
+
+
+def test_all_within_the_limit_is_said_plainly() -> None:
+    """A chart whose bars all agree says so, and marks nothing."""
+    html = render_report(passing_result())
+    (wide,) = svgs(html, "error-chart wide")
+    assert texts(wide, "mark") == texts(wide, "start") == []
+    assert "Largest relative error per tensor; all 1 within the limit" in html
+
+
+def test_heatmap_cell_tooltip_and_colours() -> None:
+    """Each heatmap cell tells its entry's values; its colour follows the relative error."""
+    r = failing_result()
+    w3 = r.checks[2].tables[1]
+    html = render_report(r)
+    heat = svgs(backprop_card(html).split("<h3>W3 ")[1], "error-heatmap")[0]
+    drawn = cells(heat)
+    assert len(drawn) == 441
+    assert w3.actual is not None and w3.relative_error is not None
+    tip = (
+        f"[0, 5]: reference {format_value(w3.expected[5])}, yours {format_value(w3.actual[5])}, "
+        f"relative error {format_error(w3.relative_error[5])}"
+    )
+    x, y, fill, text = drawn[5]
+    assert text == tip
+    assert (x, y) == ("88.4", "16.0")  # column 5 of row 0: 14 px squares after the row labels
+    assert fill == heat_colour(w3.relative_error[5], w3.expected[5], w3.actual[5], 1e-4)
+    assert drawn[0][2] == "#d0d7de"  # [0, 0] is 0 in both
+    assert drawn[1][2] == "#8fd9a0"  # agrees
+    assert sum(1 for c in drawn if c[2] not in ("#d0d7de", "#8fd9a0")) == 12
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "actual", "colour"),
+    [
+        pytest.param(0.0, 0.0, 0.0, "#d0d7de", id="both-zero"),
+        pytest.param(0.0, 1.5, 1.5, "#8fd9a0", id="identical"),
+        pytest.param(1e-4, 1.0, 1.0001, "#8fd9a0", id="at-the-limit"),
+        pytest.param(1.0000001e-4, 1.0, 1.0001, "#f7d84a", id="just-above"),
+        pytest.param(1e-2, 1.0, 1.01, "#f0832e", id="halfway-in-log"),
+        pytest.param(1.0, 0.0, 1.0, "#c41726", id="one"),
+        pytest.param(2.0, -1.0, 1.0, "#c41726", id="above-one"),
+        pytest.param(math.nan, 1.0, math.nan, "#5c0a16", id="nan"),
+        pytest.param(math.inf, 1.0, math.inf, "#5c0a16", id="inf"),
+        pytest.param(None, 1.0, None, "#ffffff", id="missing"),
+    ],
+)
+def test_heat_colour(
+    error: float | None, expected: float, actual: float | None, colour: str
+) -> None:
+    """Grey both 0, green within the limit, yellow → red on log10 up to ≥ 1, dark for NaN/inf."""
+    assert heat_colour(error, expected, actual, tolerance(SIG_FIGS)) == colour
+
+
+@pytest.mark.parametrize(
+    ("shape", "rows", "cols"),
+    [
+        pytest.param((21, 21), 21, 21, id="matrix"),
+        pytest.param((21,), 1, 21, id="vector"),
+        pytest.param((1, 21), 1, 21, id="row"),
+        pytest.param((100,), 2, 64, id="long-vector-wraps"),
+    ],
+)
+def test_heatmap_grid(shape: tuple[int, ...], rows: int, cols: int) -> None:
+    """A matrix is drawn as it is, a vector as one row, a long vector wrapped at 64."""
+    (heat,) = svgs(render_report(table_result(shape)), "error-heatmap")
+    drawn = cells(heat)
+    assert len(drawn) == math.prod(shape)
+    assert len({y for _, y, _, _ in drawn}) == rows
+    assert len({x for x, _, _, _ in drawn}) == cols
+    assert "heatmap-caption" not in heat
+
+
+def test_heatmap_is_capped() -> None:
+    """A 70×70 tensor draws 64×64 squares and says how many entries are left out."""
+    html = render_report(table_result((70, 70)))
+    (heat,) = svgs(html, "error-heatmap")
+    assert len(cells(heat)) == HEATMAP_MAX * HEATMAP_MAX
+    assert "The heatmap draws 4096 of the 4900 entries (at most 64 rows and 64 columns)" in html
+
+
+def test_heatmap_squares_stay_readable() -> None:
+    """A 21×21 heatmap uses 14 px squares and is drawn no wider than its natural size."""
+    (heat,) = svgs(render_report(table_result((21, 21))), "error-heatmap")
+    assert 'width="14.0" height="14.0"' in heat
+    width = re.search(r'viewBox="0 0 ([\d.]+) ', heat)
+    assert width is not None
+    assert f'style="max-width: {width[1]}px"' in heat
+
+
+def test_first_failing_tensor_is_marked_and_linked() -> None:
+    """The first failing tensor's section says where the error starts; the overview links to it."""
+    html = render_report(failing_result())
+    anchor = re.search(r'<a class="start-link" href="#([^"]+)">error starts at W3</a>', html)
+    assert anchor is not None
+    section = html.split(f'id="{anchor[1]}"')[1].split("</summary>")[0]
+    assert section.startswith(" open>\n    <summary><h3>W3 ")
+    assert '<span class="starts">error starts here</span>' in section
+    assert html.count('<span class="starts">') == 1
+
+
+def test_svg_numbers_have_fixed_precision() -> None:
+    """Every coordinate and size in the SVGs is written with exactly one decimal."""
+    html = render_report(failing_result())
+    numbers = re.findall(r' (?:x|y|x1|y1|x2|y2|width|height|font-size)="([^"]*)"', html)
+    assert len(numbers) > 1000
+    assert all(re.fullmatch(r"-?\d+\.\d", n) for n in numbers)
+
+
 def test_write_report_writes_atomically(tmp_path: Path) -> None:
     """write_report creates the folder, writes report.html and leaves no temporary file."""
     folder = tmp_path / "reports" / "ada_lovelace"
@@ -365,7 +580,7 @@ def test_write_report_writes_atomically(tmp_path: Path) -> None:
 
 
 def test_report_in_a_real_browser(browser_page: Page) -> None:
-    """Headless Chromium shows the score and the failing message, loads nothing, fits a phone."""
+    """Headless Chromium shows the score, message and charts, loads nothing, fits a phone."""
     from playwright.sync_api import Request
 
     page = browser_page
@@ -384,10 +599,20 @@ def test_report_in_a_real_browser(browser_page: Page) -> None:
     assert "The student's shape is (6, 21); expected (21, 6)." in text
     assert page.locator("details.tensor.bad tr.bad").first.is_visible()
     assert not page.locator("details.tensor.ok tr").first.is_visible()  # closed
+    assert page.locator("svg.error-chart").first.is_visible()
+    assert not page.locator("svg.error-chart.compact").is_visible()
+    assert page.locator("details.tensor.bad svg.error-heatmap").first.is_visible()
+    chart = page.locator("svg.error-chart.wide").bounding_box()
+    assert chart is not None and chart["width"] > 400 and chart["height"] > 250
+    assert W1_DIAGNOSIS in text
     page.screenshot(path=OUTPUT / "report.png", full_page=True)
 
     page.set_viewport_size({"width": 375, "height": 812})
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, "the page scrolls sideways on a phone"
-    page.screenshot(path=OUTPUT / "report-phone.png")
+    assert page.locator("svg.error-chart.compact").is_visible()
+    assert not page.locator("svg.error-chart.wide").is_visible()
+    compact = page.locator("svg.error-chart.compact").bounding_box()
+    assert compact is not None and compact["width"] > 250  # drawn near its natural size
+    page.screenshot(path=OUTPUT / "report-phone.png", full_page=True)
     assert requests == [path.as_uri()]
