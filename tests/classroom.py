@@ -2,8 +2,8 @@
 
 Each fixture folder holds only what differs from submissions/correct/; `make_submission`
 lays it over a copy of the correct student (see tests/fixtures/submissions/README.md).
-Fixtures that attack the file system run only where bubblewrap hides the rest of it, and the
-fork bomb only where a process cap is in force.
+Fixtures that attack the file system run only where a sandbox hides the rest of it (the fork
+server's namespaces or bubblewrap), and the fork bomb only where a process cap is in force.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ EXAMPLES = ROOT / "submissions"
 FIXTURES = Path(__file__).parent / "fixtures" / "submissions"
 CALL_SECONDS = 10.0  # the infinite loop waits this long; a call takes milliseconds
 MEMORY_MIB = 512
-NEEDS_SANDBOX = {"overwrites_classmates", "plants_result_files", "runs_classmates_backprop"}
+NEEDS_SANDBOX = {
+    "overwrites_classmates",
+    "plants_result_files",
+    "probes_its_walls",
+    "runs_classmates_backprop",
+}
 NEEDS_PROCESS_CAP = {"fork_bomb"}
 
 
@@ -43,7 +48,7 @@ def make_submission(behaviour: str, into: Path) -> Path:
 def runnable(behaviour: str) -> bool:
     """Whether this machine's isolation makes it safe and meaningful to grade the fixture."""
     if behaviour in NEEDS_SANDBOX:
-        return isolation.bwrap_works()
+        return isolation.mode() != "none"
     if behaviour in NEEDS_PROCESS_CAP:
         return isolation.Cgroup.available()
     return True

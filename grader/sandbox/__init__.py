@@ -26,6 +26,7 @@ from typing import Any
 
 from grader.assignment import Limits
 from grader.sandbox import isolation
+from grader.sandbox.forkserver import Forked
 
 GROUPS = {"network": ("network", "autograd", "graph"), "backprop": ("backprop",)}
 STAGES = {
@@ -148,27 +149,22 @@ def _run_group(
     memory = limits.memory_mib * 2**20 + MEMORY_SLACK
     with isolation.Cgroup.create(limits.processes, memory) as cgroup:
         read_end, write_end = os.pipe()
-        with request.open("rb") as stdin:
-            child = subprocess.Popen(
-                isolation.command(work, write_end, group),
-                cwd=work,
-                stdin=stdin,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_end,),
-                env=_environment(),
-                start_new_session=True,
-                preexec_fn=cgroup.enter if cgroup else None,
-            )
-        os.close(write_end)
+        try:
+            with request.open("rb") as stdin:
+                child = isolation.start(work, stdin, write_end, group, cgroup)
+        finally:
+            os.close(write_end)
         stopped = _watch(child, read_end, answers, limits, output, calls)
         _stop(child, cgroup)
+        failure = getattr(child, "failure", None)  # the fork server's, not the student's
+        if failure:
+            stopped = f"the grader's sandbox failed to start ({failure}); show this to your TA"
         ending = stopped or _ending(child.returncode, limits, cgroup)
     return answers, ending
 
 
 def _watch(
-    child: subprocess.Popen[bytes],
+    child: subprocess.Popen[bytes] | Forked,
     channel: int,
     answers: dict[str, dict[str, Any]],
     limits: Limits,
@@ -237,10 +233,11 @@ def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
-def _stop(child: subprocess.Popen[bytes], cgroup: isolation.Cgroup | None) -> None:
-    """Kill the child's whole session (and its cgroup) and reap it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)
+def _stop(child: subprocess.Popen[bytes] | Forked, cgroup: isolation.Cgroup | None) -> None:
+    """Kill the child's whole process group (and its cgroup) and reap it."""
+    if child.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
     if cgroup:
         cgroup.kill_all()
     child.wait()
@@ -252,7 +249,7 @@ def _ending(code: int | None, limits: Limits, cgroup: isolation.Cgroup | None) -
     """How a child that stopped by itself ended, in words."""
     if cgroup is not None and cgroup.out_of_memory():
         return f"stopped: memory limit of {_mib(limits.memory_mib)} reached"
-    if code is not None and code > 128 and isolation.bwrap_works():
+    if code is not None and code > 128 and isolation.mode() == "bubblewrap":
         code = 128 - code  # bubblewrap reports a child killed by signal N as exit code 128 + N
     if code is not None and code < 0:
         try:
@@ -269,13 +266,3 @@ def _ending(code: int | None, limits: Limits, cgroup: isolation.Cgroup | None) -
 
 def _mib(mib: int) -> str:
     return f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
-
-
-def _environment() -> dict[str, str]:
-    """A small, fixed environment: nothing of the grader's leaks in."""
-    passed = ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-    env = {k: os.environ[k] for k in passed if k in os.environ}
-    env |= {"HOME": "/tmp", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-    env |= {"PYTHONUNBUFFERED": "1"}  # what was printed before a crash is kept
-    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    return env

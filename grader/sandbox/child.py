@@ -35,7 +35,7 @@ STARTING = {
     "autograd": "starting autograd on the network",
     "backprop": "starting the backprop stage",
 }
-FOLDER = os.getcwd()  # the private copy of the submission, the child's working directory
+FOLDER = ""  # the private copy of the submission, the child's working directory (set by main)
 
 
 class AutogradForbidden(RuntimeError):
@@ -58,6 +58,10 @@ RUN = _Run()
 
 
 def main(argv: list[str]) -> int:
+    """`child.py CHANNEL_FD GROUP`: run GROUP's stages, send the answers, exit. The fork server
+    calls this in a freshly forked process too, after walling it in."""
+    global FOLDER
+    FOLDER = os.getcwd()
     RUN.channel = os.fdopen(int(argv[1]), "w", encoding="utf-8")
     group = argv[2]
     request = json.loads(sys.stdin.read())

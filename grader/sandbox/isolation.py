@@ -1,9 +1,14 @@
-"""How a child process is walled in, using what this machine offers.
+"""How a child process is started and walled in, using what this machine offers.
 
-- bubblewrap (`bwrap`), where installed and working: new PID, network, IPC, UTS and user
-  namespaces; the file system is the system's directories and Python's, read-only, plus the
-  private copy of the submission at /submission and an empty /tmp. Other students' folders,
-  the reports, the grader and the reference do not exist in there; nor does the network.
+- As root where namespaces work (CI, a grading server, Docker with the right capabilities):
+  the fork server (zygote.py) forks each child from a process that has imported torch, in new
+  PID, mount, network, IPC and UTS namespaces, under a uid of its own without capabilities.
+- Otherwise bubblewrap (`bwrap`), where installed and working: a fresh interpreter per child
+  in the same namespaces (bubblewrap needs no root, but cannot start from a pre-loaded parent).
+- Otherwise the fork server without namespaces: no network or file-system isolation.
+In the first two, the file system is the system's directories and Python's, read-only, plus
+the private copy of the submission at /submission and an empty /tmp. Other students' folders,
+the reports, the grader and the reference do not exist in there; nor does the network.
 - cgroup v1 `pids` and `memory` controllers, where writable (Linux, as root): a hard cap on
   processes and threads and on the memory of the whole process tree, and a way to kill every
   process the student started, even one that left its process group.
@@ -16,16 +21,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Literal
 
+from grader.sandbox.forkserver import ZYGOTE, Forked, ForkServer
+
+Mode = Literal["namespaces", "bubblewrap", "none"]
 CHILD = Path(__file__).with_name("child.py")
 CGROUPS = Path("/sys/fs/cgroup")
 INSIDE = {"submission": "/submission", "child": "/grade/child.py"}
@@ -66,11 +77,71 @@ def _masked() -> list[str]:
     return masked
 
 
-def command(work: Path, channel: int, group: str) -> list[str]:
-    """The command line that runs the child on `work` (the private copy), as isolated as we can."""
+@functools.cache
+def mode() -> Mode:
+    """How children are walled in here: see the module's docstring."""
+    if os.geteuid() == 0 and _namespaces_work():
+        return "namespaces"
+    return "bubblewrap" if bwrap_works() else "none"
+
+
+def _namespaces_work() -> bool:
+    """Whether the fork server can wall a child in here (tried once, on an empty folder)."""
+    with tempfile.TemporaryDirectory(prefix="grade-probe-") as tmp:
+        (Path(tmp) / "work").mkdir()
+        probe = spec(Path(tmp) / "work", "probe", None, isolate=True)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-I", str(ZYGOTE), "--probe", json.dumps(probe)],
+                env=environment(),
+                capture_output=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    return done.returncode == 0
+
+
+def start(
+    work: Path, stdin: IO[bytes], channel: int, group: str, cgroup: Cgroup | None
+) -> subprocess.Popen[bytes] | Forked:
+    """Start the child that runs `group` on `work` (the private copy), as isolated as we can."""
+    if mode() == "bubblewrap":
+        return subprocess.Popen(
+            _bwrap_command(work, channel, group),
+            cwd=work,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(channel,),
+            env=environment(),
+            start_new_session=True,
+            preexec_fn=cgroup.enter if cgroup else None,
+        )
+    return ForkServer.shared(environment()).spawn(spec(work, group, cgroup), stdin, channel)
+
+
+def spec(
+    work: Path, group: str, cgroup: Cgroup | None, isolate: bool | None = None
+) -> dict[str, object]:
+    """What the fork server needs to wall in a child running `group` on `work`."""
+    root = work.with_name(work.name + "-root")  # an empty folder the new root is mounted on
+    root.mkdir(exist_ok=True)
+    return {
+        "group": group,
+        "work": str(work),
+        "isolate": mode() == "namespaces" if isolate is None else isolate,
+        "root": str(root),
+        "inside": INSIDE["submission"],
+        "read_only": [f for f in [*_SYSTEM, *_python_roots()] if os.path.exists(f)],
+        "masked": _masked(),
+        "cgroup": [str(path / "cgroup.procs") for path in cgroup.paths] if cgroup else [],
+    }
+
+
+def _bwrap_command(work: Path, channel: int, group: str) -> list[str]:
+    """The bubblewrap command line that runs child.py on `work`."""
     python = [sys.executable, "-I"]
-    if not bwrap_works():
-        return [*python, str(CHILD), str(channel), group]
     sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     # /tmp first: a Python installed under /tmp (a CI checkout) is bound on top of it
     sandbox += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
@@ -87,10 +158,17 @@ def command(work: Path, channel: int, group: str) -> list[str]:
 def description() -> str:
     """The isolation in force, in words, for result.json and the report."""
     parts = ["own process"]
-    if bwrap_works():
+    if mode() == "namespaces":
+        parts.append(
+            "namespaces of its own under its own uid (no network; only a private copy of the "
+            "submission)"
+        )
+    elif mode() == "bubblewrap":
         parts.append("bubblewrap sandbox (no network; only a private copy of the submission)")
     else:
-        parts.append("private copy of the submission (no bubblewrap: network not isolated)")
+        parts.append(
+            "private copy of the submission (not root, no bubblewrap: network not isolated)"
+        )
     if Cgroup.available():
         parts.append("cgroup limits on processes and memory")
     parts.append("rlimits and a wall-clock watchdog")
@@ -175,3 +253,13 @@ def _memory_root() -> Path:
 
 def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK)
+
+
+def environment() -> dict[str, str]:
+    """A small, fixed environment: nothing of the grader's leaks in."""
+    passed = ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    env = {k: os.environ[k] for k in passed if k in os.environ}
+    env |= {"HOME": "/tmp", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    env |= {"PYTHONUNBUFFERED": "1"}  # what was printed before a crash is kept
+    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return env

@@ -1,0 +1,263 @@
+"""The fork server: one process that has imported torch, forking a walled-in child per run.
+
+Run as `python -I zygote.py SOCKET_FD` by the grader (sandbox/forkserver.py), with the small
+fixed environment children get. It imports numpy, torch and child.py once (about 2 s of CPU),
+then for each request on SOCKET_FD forks:
+
+    zygote ── supervisor (own session, reports the exit status)
+                └── child: joins the cgroup; is pid 1 of new PID, mount, network, IPC and
+                    UTS namespaces; its root is a fresh tmpfs holding read-only binds of the
+                    system and Python folders, the private copy of the submission at
+                    /submission, an empty /tmp and /proc; runs as a uid of its own (no
+                    capabilities, no_new_privs); then child.main.
+
+Like child.py, this file imports nothing of the grader, and the zygote never runs student
+code: every child starts from the same pristine, pre-loaded state, holding no ground truth.
+A request is one JSON message with four file descriptors (request on stdin, printed output,
+answer channel, status pipe). The supervisor writes `child PID` (the process group to kill)
+then `exit CODE` to the status pipe: the grader reads it as it would a child's exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import io
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+DEVICES = ("null", "zero", "random", "urandom")
+FIRST_UID = 100_000  # a child runs as FIRST_UID + its supervisor's pid: no two alike at once
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class IsolationError(OSError):
+    """A namespace or mount call failed: this machine cannot wall children in this way."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        error = ctypes.get_errno()
+        raise IsolationError(error, f"{what}: {os.strerror(error)}")
+
+
+def _mount(source: str | None, target: str, kind: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            kind.encode() if kind else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def _bind(source: str, target: str, writable: bool = False) -> None:
+    """Bind `source` at `target`, read-only unless `writable`; never setuid, never devices."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(source, target, None, MS_BIND | MS_REC)
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable else MS_RDONLY)
+    if not source.startswith("/dev/"):
+        flags |= MS_NODEV
+    _mount(None, target, None, flags)
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
+
+
+def build_root(spec: dict[str, Any]) -> None:
+    """In a new mount namespace, make the tmpfs at spec['root'] the whole file system."""
+    root = spec["root"]
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do here reaches the host
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    os.makedirs(root + "/tmp")  # /tmp first: a Python under /tmp (a CI checkout) goes on top
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    for folder in spec["read_only"]:
+        _bind(folder, root + folder)
+    for folder in spec["masked"]:
+        _mount("tmpfs", root + folder, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k")
+    for device in DEVICES:
+        _bind(f"/dev/{device}", f"{root}/dev/{device}", writable=True)
+    _bind(spec["work"], root + spec["inside"], writable=True)
+    os.makedirs(root + "/proc")
+    os.chdir(root)
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise IsolationError(0, f"pivot_root: unknown machine {os.uname().machine}")
+    _check(_libc.syscall(number, b".", b"."), "pivot_root")  # the old root sits on top of "."
+    _check(_libc.umount2(b".", MNT_DETACH), "umount the old root")
+    os.chdir("/")
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _drop_privileges(uid: int, folder: str) -> None:
+    """Become `uid`, owner of `folder` (the submission), with no capabilities left."""
+    for path, folders, files in os.walk(folder):
+        for name in [path, *(os.path.join(path, n) for n in folders + files)]:
+            with contextlib.suppress(OSError):
+                os.lchown(name, uid, uid)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def _child(spec: dict[str, Any], channel: int, uid: int, child: Any) -> None:
+    """The forked child: walled in, then the student's stages. Never returns."""
+    code = 0
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setpgid(0, 0)  # a group of its own, for the grader to kill; the supervisor stays
+        for procs in spec["cgroup"]:  # the supervisor stays out too: it reports the ending
+            Path(procs).write_text(str(os.getpid()))
+        if spec["isolate"]:
+            build_root(spec)
+            os.chdir(spec["inside"])
+            _drop_privileges(uid, spec["inside"])
+        else:
+            os.chdir(spec["work"])
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if spec["group"] == "probe":
+            os._exit(0)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        code = child.main(["child.py", str(channel), spec["group"]])
+    except BaseException as error:  # the process ends here, whatever happened
+        with contextlib.suppress(Exception):
+            os.write(2, f"grade: the sandbox could not start: {error}\n".encode())
+        code = 71
+    os._exit(code)
+
+
+def _supervise(spec: dict[str, Any], fds: list[int], child: Any) -> None:
+    """The supervisor: set up, fork the child, report its exit status. Never returns."""
+    stdin, output, channel, status = fds
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        channel, status = os.dup(channel), os.dup(status)  # above 0, 1 and 2, whatever they are
+        os.dup2(stdin, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        _close_all_but(0, 1, 2, channel, status)  # the zygote's socket above all: no more forks
+        if spec["isolate"]:
+            _check(
+                _libc.unshare(
+                    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+                ),
+                "unshare",
+            )
+        uid = FIRST_UID + os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            os.close(status)
+            _child(spec, channel, uid, child)
+        with contextlib.suppress(OSError):  # the child does so too: whoever comes first
+            os.setpgid(pid, pid)
+        os.write(status, f"child {pid}\n".encode())
+        os.close(channel)
+        for fd in (0, 1, 2):
+            os.close(fd)
+        _, wait_status = os.waitpid(pid, 0)
+        os.write(status, f"exit {os.waitstatus_to_exitcode(wait_status)}\n".encode())
+    except BaseException as error:  # told to the grader, whatever it was
+        with contextlib.suppress(Exception):
+            os.write(status, f"failed {error}\n".encode())
+    os._exit(0)
+
+
+def _close_all_but(*keep: int) -> None:
+    """Close every file descriptor not in `keep`."""
+    previous = -1
+    for fd in sorted(keep):
+        if fd > previous + 1:  # never an empty range: Python 3.11 turns it into "close all"
+            os.closerange(previous + 1, fd)
+        previous = fd
+    os.closerange(previous + 1, 1 << 16)
+
+
+def _load_child() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "grade_child", Path(__file__).with_name("child.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _preload() -> Any:
+    """Import what every child uses, so that no child pays for it."""
+    import difflib  # noqa: F401
+    import inspect  # noqa: F401
+    import traceback  # noqa: F401
+
+    import numpy  # noqa: F401
+    import torch
+    import torch.autograd.functional
+    import torch.func
+    import torch.overrides
+
+    torch.set_num_threads(1)
+    return _load_child()
+
+
+def probe(spec: dict[str, Any]) -> int:
+    """Wall a child in as for grading, and end it there: 0 if every step worked."""
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:
+        os.close(read_end)
+        _supervise(spec, [os.open(os.devnull, os.O_RDONLY), 2, 2, write_end], None)
+    os.close(write_end)
+    with os.fdopen(read_end) as status:
+        said = status.read()
+    return 0 if "exit 0" in said.splitlines() else 1
+
+
+def main(argv: list[str]) -> int:
+    if argv[1] == "--probe":
+        return probe(json.loads(argv[2]))
+    server = socket.socket(fileno=int(argv[1]))
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the grader gone, the zygote goes too
+    child = _preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    server.sendall(b"ready\n")
+    while True:
+        message, fds, _, _ = socket.recv_fds(server, 1 << 20, 4)
+        if not message:
+            return 0
+        spec = json.loads(message)
+        if os.fork() == 0:
+            server.close()
+            _supervise(spec, fds, child)
+        for fd in fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

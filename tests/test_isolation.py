@@ -1,0 +1,87 @@
+"""The sandbox's walls, tried from inside by a student's code (the probes_its_walls fixture)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import classroom
+import pytest
+
+from grader import grading
+from grader.assignment import load_assignment
+from grader.sandbox import isolation
+
+pytestmark = pytest.mark.skipif(
+    isolation.mode() == "none", reason="no sandbox here (not root, no bubblewrap)"
+)
+
+
+def torch_folder() -> str:
+    spec = importlib.util.find_spec("torch")
+    assert spec is not None and spec.origin is not None
+    return spec.origin
+
+
+@pytest.fixture(scope="module")
+def listening() -> Iterator[socket.socket]:
+    """A TCP port the grader's side listens on, on the loopback interface."""
+    server = socket.create_server(("127.0.0.1", 0))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def walls(tmp_path_factory: pytest.TempPathFactory, listening: socket.socket) -> dict[str, Any]:
+    """What the probing student found, graded like any student."""
+    folder = classroom.make_submission("probes_its_walls", tmp_path_factory.mktemp("class"))
+    port = listening.getsockname()[1]
+    grader = str(classroom.ROOT / "grader")
+    (folder / "walls.json").write_text(json.dumps({"port": port, "grader": grader}))
+    result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
+    assert result.score == result.max_score, [c.message for c in result.checks]
+    line = next(line for line in result.output.splitlines() if line.startswith("WALLS "))
+    found: dict[str, Any] = json.loads(line.removeprefix("WALLS "))
+    return found
+
+
+def test_only_system_python_and_the_submission_are_visible(walls: dict[str, Any]) -> None:
+    """The file system holds the system's folders, Python's and /submission: not the grader."""
+    system = {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp", "usr"}
+    python = {Path(folder).parts[1] for folder in (sys.prefix, sys.base_prefix, torch_folder())}
+    assert "submission" in walls["root"]
+    assert set(walls["root"]) <= system | python | {"submission"}
+    assert walls["grader_visible"] is False
+
+
+def test_no_network_not_even_the_graders_loopback(walls: dict[str, Any]) -> None:
+    """A port the grader listens on, on 127.0.0.1, cannot be reached from inside."""
+    assert walls["connect_to_grader"] != "done"
+
+
+def test_no_privileges_and_read_only_system(walls: dict[str, Any]) -> None:
+    """No capabilities; /usr read-only; only its own copy of the submission is writable."""
+    assert int(walls["capabilities"], 16) == 0
+    assert walls["write_usr"] in {"OSError", "PermissionError"}
+    assert walls["write_submission"] == "done"
+
+
+def test_no_other_process_is_visible(walls: dict[str, Any]) -> None:
+    """A PID namespace of its own: the grader, the zygote and classmates are not there."""
+    assert len(walls["processes"]) <= 2, walls["processes"]
+
+
+def test_environment_is_the_small_fixed_one(walls: dict[str, Any]) -> None:
+    """Nothing of the grader's environment leaks in."""
+    assert set(walls["environment"]) <= set(isolation.environment()) | {"LC_CTYPE"}
+
+
+@pytest.mark.skipif(isolation.mode() != "namespaces", reason="uids are the fork server's")
+def test_runs_under_a_uid_of_its_own(walls: dict[str, Any]) -> None:
+    """Not root, and not a uid any other process has."""
+    assert walls["uid"] >= 100_000
