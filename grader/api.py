@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader import grading
+from grader import batch
 from grader.assignment import Assignment
+from grader.batch import Progress, default_jobs, grade_class
 from grader.dat import write_dat
 from grader.errors import GradeError
-from grader.files import write_atomic
-from grader.report import write_report
 from grader.result import GradeResult
 from grader.truth import GroundTruth, ground_truth
 
 __all__ = [
     "GroundTruth",
+    "Progress",
+    "default_jobs",
     "find_submissions",
+    "grade_class",
     "grade_paths",
     "grade_submission",
     "ground_truth",
@@ -104,27 +106,18 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
 
 
 def grade_submission(folder: Path, assignment: Assignment, reports: Path) -> GradeResult:
-    """Grade one submission and write reports/<student>/result.json and report.html."""
-    result = grading.grade_submission(folder, assignment)
-    out = reports / result.student
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "result.json", (result.model_dump_json(indent=2) + "\n").encode())
-    write_report(result, out)
-    return result
+    """Grade one submission and write reports/<student>/report.html and result.json."""
+    return batch.grade_one(folder, assignment, reports)
 
 
 def grade_paths(
     paths: Sequence[Path],
     assignment: Assignment,
     reports: Path,
-    on_result: Callable[[GradeResult], None] = lambda result: None,
+    jobs: int = 1,
+    force: bool = False,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
 ) -> list[GradeResult]:
-    """Grade every submission under `paths`, one after another; `on_result` sees each result."""
-    if reports.exists() and not reports.is_dir():
-        raise GradeError(f"{reports}: exists and is not a folder; give --reports a folder")
-    results = []
-    for folder in find_submissions(paths, assignment):
-        result = grade_submission(folder, assignment, reports)
-        on_result(result)
-        results.append(result)
-    return results
+    """Grade every submission under `paths` (see grade_class)."""
+    folders = find_submissions(paths, assignment)
+    return grade_class(folders, assignment, reports, jobs, force, on_progress)

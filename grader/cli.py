@@ -1,25 +1,31 @@
 """`grade`: a thin argparse layer over grader.api.
 
 Exit codes: 0 done (whatever the scores), 1 with --strict when a check did not pass,
-2 bad input (a usage, assignment or path error, with a one-line message).
+2 bad input (a usage, assignment or path error, with a one-line message), 130 interrupted
+(every student graded so far is kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from tqdm import tqdm
 
 from grader import api, dat_match, dat_verdict
 from grader.assignment import load_assignment, preset_names
 from grader.compare import agreeing_figures
 from grader.errors import GradeError
-from grader.result import GradeResult
 from grader.truth import ground_truth
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
-GRADE_USAGE = "grade PATH... --assignment NAME_OR_PATH [--reports DIR] [--strict]"
+EXIT_INTERRUPTED = 130  # as a shell reports Ctrl-C
+GRADE_USAGE = (
+    "grade PATH... --assignment NAME_OR_PATH [--reports DIR] [--strict] [--jobs N] [--force]"
+)
 
 
 def _seed(text: str) -> int:
@@ -32,6 +38,12 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative; a seed is 0 or more")
     return value
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of processes, 1 or more")
+    return int(text)
 
 
 def _sig_figs(text: str) -> int:
@@ -70,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--strict", action="store_true",
         help="exit 1 if any check of any submission did not pass (for CI)",
+    )  # fmt: skip
+    grade.add_argument(
+        "--jobs", type=_jobs, default=api.default_jobs(), metavar="N",
+        help=f"grade N students at a time (default: the cores here, {api.default_jobs()})",
+    )  # fmt: skip
+    grade.add_argument(
+        "--force", action="store_true",
+        help="regrade every student, even those whose submission and assignment are "
+        "unchanged since their finished result",
     )  # fmt: skip
 
     reference = commands.add_parser(
@@ -147,17 +168,53 @@ def _commands(parser: argparse.ArgumentParser) -> set[str]:
 
 def _grade(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
-
-    def show(result: GradeResult) -> None:
-        missed = [f"{c.id} {c.status}" for c in result.checks if c.status != "pass"]
-        summary = ", ".join(missed) if missed else "all checks pass"
-        print(f"{result.student:<28} {result.score:>5g} / {result.max_score:g}   {summary}")
-
-    results = api.grade_paths(args.paths, assignment, args.reports, on_result=show)
+    folders = api.find_submissions(args.paths, assignment)
+    with ProgressDisplay(len(folders)) as display:
+        try:
+            results = api.grade_class(
+                folders, assignment, args.reports, args.jobs, args.force, display.show
+            )
+        except KeyboardInterrupt:
+            print(
+                f"grade: interrupted: {display.done} of {len(folders)} students graded and "
+                "kept; run the same command again to grade the rest",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
     print(f"reports: {args.reports}/<student>/report.html and result.json")
     if args.strict and not all(result.passed for result in results):
         return EXIT_NOT_ALL_PASSED
     return EXIT_OK
+
+
+class ProgressDisplay:
+    """A line per student on stdout; on a terminal, a progress bar on stderr as well."""
+
+    def __init__(self, total: int) -> None:
+        self.bar = tqdm(total=total, unit="student", leave=False) if sys.stderr.isatty() else None
+        self.width = len(str(total))
+        self.done = 0
+
+    def __enter__(self) -> ProgressDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def show(self, progress: api.Progress) -> None:
+        self.done = progress.done
+        result = progress.result
+        missed = [f"{c.id} {c.status}" for c in result.checks if c.status != "pass"]
+        summary = ", ".join(missed) if missed else "all checks pass"
+        if progress.reused:
+            summary += " (unchanged: kept)"
+        line = f"{result.student:<28} {result.score:>5g} / {result.max_score:g}   {summary}"
+        if self.bar is None:
+            print(f"[{progress.done:>{self.width}}/{progress.total}] {line}", flush=True)
+        else:
+            self.bar.write(line, file=sys.stdout)
+            self.bar.update()
 
 
 def _reference(args: argparse.Namespace) -> int:
@@ -288,4 +345,8 @@ def _listed(names: list[str]) -> str:
 
 def entry_point() -> None:
     """The `grade` console script."""
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `grade ... | head`: the reader is gone, nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)

@@ -106,6 +106,11 @@ class GradeResult(_Model):
     graph: Graph | None = Field(default=None, description="the autograd graph of the loss")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     versions: dict[str, str] = Field(default_factory=dict, description="grade, python, torch")
+    submission_key: str = Field(
+        default="",
+        description="sha256 of the files graded, the folder name, the assignment and the "
+        "grader's code: a rerun reuses this result while it is unchanged",
+    )
 
     @property
     def passed(self) -> bool:

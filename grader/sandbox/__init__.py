@@ -20,6 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,14 @@ def _private_copy(folder: Path, work: Path) -> str | None:
     return None
 
 
+def submission_files(folder: Path) -> Iterator[Path]:
+    """The files the private copy holds, in a stable order (what a content hash must cover)."""
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(set(folders) - _skip(root, folders))
+        for name in sorted(set(names) - _skip(root, names)):
+            yield Path(root) / name
+
+
 def _skip(folder: str, names: list[str]) -> set[str]:
     """copytree's ignore: caches, .git, and every symbolic link (no path out of the copy)."""
     links = {n for n in names if os.path.islink(os.path.join(folder, n))}
@@ -154,8 +163,10 @@ def _run_group(
                 child = isolation.start(work, stdin, write_end, group, cgroup)
         finally:
             os.close(write_end)
-        stopped = _watch(child, read_end, answers, limits, output, calls)
-        _stop(child, cgroup)
+        try:
+            stopped = _watch(child, read_end, answers, limits, output, calls)
+        finally:  # interrupted too (Ctrl-C, a worker told to stop): no child outlives this
+            _stop(child, cgroup)
         failure = getattr(child, "failure", None)  # the fork server's, not the student's
         if failure:
             stopped = f"the grader's sandbox failed to start ({failure}); show this to your TA"

@@ -104,6 +104,11 @@ class ForkServer:
         )
         theirs.close()
         self.socket = ours
+        self.ready = False  # it says so once torch is imported: see _wait_ready
+
+    def _wait_ready(self) -> None:
+        if self.ready:
+            return
         if self.socket.recv(64) != b"ready\n":
             self.process.wait()
             self.errors.seek(0)
@@ -111,6 +116,7 @@ class ForkServer:
             raise ForkServerError(
                 "the fork server did not start: " + (said[-1] if said else "no message")
             )
+        self.ready = True
 
     @classmethod
     def shared(cls, environment: dict[str, str]) -> ForkServer:
@@ -123,6 +129,7 @@ class ForkServer:
 
     def spawn(self, spec: dict[str, Any], stdin: IO[bytes], channel: int) -> Forked:
         """Fork a child for `spec`, reading `stdin`, answering on `channel` (a pipe's end)."""
+        self._wait_ready()
         output_read, output_write = os.pipe()
         status_read, status_write = os.pipe()
         try:

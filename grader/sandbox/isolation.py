@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,6 +122,12 @@ def start(
     return ForkServer.shared(environment()).spawn(spec(work, group, cgroup), stdin, channel)
 
 
+def prestart() -> None:
+    """Start this process's fork server now (it imports torch while other work goes on)."""
+    if mode() != "bubblewrap":
+        ForkServer.shared(environment())
+
+
 def spec(
     work: Path, group: str, cgroup: Cgroup | None, isolate: bool | None = None
 ) -> dict[str, object]:
@@ -192,6 +199,7 @@ class Cgroup:
         if not cls.available():
             yield None
             return
+        _remove_stale_groups()
         name = f"grade-{uuid.uuid4().hex[:12]}"
         group = cls([CGROUPS / "pids" / name, _memory_root() / name])
         try:
@@ -237,6 +245,20 @@ class Cgroup:
         for path in self.paths:
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+
+STALE_SECONDS = 3600  # far longer than any child may run: such a group's grader was killed
+
+
+@functools.cache
+def _remove_stale_groups() -> None:
+    """Remove empty groups left by graders that were killed (-9) mid-run; once per process."""
+    now = time.time()
+    for hierarchy in (CGROUPS / "pids", _memory_root()):
+        for path in hierarchy.glob("grade-*"):
+            with contextlib.suppress(OSError):  # in use, or removed by another grader
+                if now - path.stat().st_mtime > STALE_SECONDS:
+                    path.rmdir()  # only an empty group can be removed
 
 
 def _memory_root() -> Path:

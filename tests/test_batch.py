@@ -1,0 +1,183 @@
+"""Grading a class: parallel workers agree with one process, reruns reuse finished results,
+and an interrupted batch (Ctrl-C or a kill) loses nothing that finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import classroom
+import pytest
+
+from grader import api, batch
+from grader.assignment import load_assignment
+from grader.result import GradeResult
+
+ASSIGNMENT = load_assignment("bs6207-a1")
+PRESET = Path(batch.__file__).parent / "assignments" / "bs6207-a1.toml"
+
+
+def make_class(into: Path, students: dict[str, str]) -> Path:
+    """A class folder: each student a copy of an example or a fixture, by name."""
+    into.mkdir(parents=True, exist_ok=True)
+    for name, behaviour in students.items():
+        if (classroom.EXAMPLES / behaviour).is_dir():
+            shutil.copytree(classroom.EXAMPLES / behaviour, into / name)
+        else:
+            classroom.make_submission(behaviour, into).rename(into / name)
+    return into
+
+
+def scores(results: list[GradeResult]) -> dict[str, list[tuple[str, str, float]]]:
+    return {r.student: [(c.id, c.status, c.score) for c in r.checks] for r in results}
+
+
+def test_parallel_workers_grade_as_one_process_does(tmp_path: Path) -> None:
+    """--jobs 2 gives every student the same checks and scores as --jobs 1, in name order."""
+    students = {"ann": "correct", "bob": "transposed_weight_grads", "cy": "missing_first_relu"}
+    folders = sorted(make_class(tmp_path / "class", students).iterdir())
+    serial = api.grade_class(folders, ASSIGNMENT, tmp_path / "one", jobs=1)
+    parallel = api.grade_class(folders, ASSIGNMENT, tmp_path / "two", jobs=2)
+    assert [r.student for r in parallel] == ["ann", "bob", "cy"]
+    assert scores(parallel) == scores(serial)
+    for name in students:
+        assert (tmp_path / "two" / name / "report.html").is_file()
+
+
+def test_rerun_reuses_unchanged_and_regrades_changed(tmp_path: Path) -> None:
+    """A rerun keeps finished results of unchanged submissions, regrades a changed one, and
+    regrades all with force; a changed assignment changes every key."""
+    folders = sorted(make_class(tmp_path / "class", {"ann": "correct", "bob": "correct"}).iterdir())
+    reports = tmp_path / "reports"
+    api.grade_class(folders, ASSIGNMENT, reports)
+    written = {f.name: (reports / f.name / "result.json").stat().st_mtime_ns for f in folders}
+
+    (folders[1] / "backprop.py").write_text("def backprop(w, b, x, y):\n    return None\n")
+    seen: list[api.Progress] = []
+    results = api.grade_class(folders, ASSIGNMENT, reports, on_progress=seen.append)
+    assert {p.result.student: p.reused for p in seen} == {"ann": True, "bob": False}
+    assert (reports / "ann" / "result.json").stat().st_mtime_ns == written["ann"]
+    assert results[1].score < results[1].max_score
+
+    seen.clear()
+    api.grade_class(folders, ASSIGNMENT, reports, force=True, on_progress=seen.append)
+    assert not any(p.reused for p in seen)
+
+    other = ASSIGNMENT.model_copy(update={"seed": ASSIGNMENT.seed + 1})
+    assert batch.submission_key(folders[0], other) != batch.submission_key(folders[0], ASSIGNMENT)
+
+
+def test_a_damaged_result_is_graded_again(tmp_path: Path) -> None:
+    """A result.json that does not parse, or without its report.html, is not taken as done."""
+    folders = sorted(make_class(tmp_path / "class", {"ann": "correct", "bob": "correct"}).iterdir())
+    reports = tmp_path / "reports"
+    api.grade_class(folders, ASSIGNMENT, reports)
+    (reports / "ann" / "result.json").write_text('{"student": "ann", "score": 10')
+    (reports / "bob" / "report.html").unlink()
+    seen: list[api.Progress] = []
+    api.grade_class(folders, ASSIGNMENT, reports, on_progress=seen.append)
+    assert not any(p.reused for p in seen)
+    assert GradeResult.model_validate_json((reports / "ann" / "result.json").read_text()).passed
+
+
+def test_key_covers_content_name_and_ignores_caches(tmp_path: Path) -> None:
+    """The key changes with a file's content or the folder's name, not with __pycache__."""
+    folder = make_class(tmp_path / "class", {"ann": "correct"}) / "ann"
+    key = batch.submission_key(folder, ASSIGNMENT)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "network.cpython-311.pyc").write_bytes(b"\0")
+    assert batch.submission_key(folder, ASSIGNMENT) == key
+    (folder / "notes.txt").write_text("x")
+    assert batch.submission_key(folder, ASSIGNMENT) != key
+    renamed = folder.rename(folder.with_name("ann2"))
+    (renamed / "notes.txt").unlink()
+    assert batch.submission_key(renamed, ASSIGNMENT) != key
+
+
+def slow_assignment(tmp_path: Path) -> Path:
+    """bs6207-a1 with a 3 s watchdog: the infinite loop holds a worker that long."""
+    text = PRESET.read_text() + "\n[limits]\ncall_seconds = 3\nmemory_mib = 512\n"
+    path = tmp_path / "slow.toml"
+    path.write_text(text)
+    return path
+
+
+def start_grade(*args: str) -> subprocess.Popen[str]:
+    grade = Path(sys.executable).with_name("grade")
+    return subprocess.Popen(
+        [str(grade), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finished(reports: Path) -> dict[str, GradeResult]:
+    """Every result.json under `reports`, each of which must parse."""
+    return {
+        path.parent.name: GradeResult.model_validate_json(path.read_text())
+        for path in reports.glob("*/result.json")
+    }
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_interrupted_batch_keeps_what_finished_and_a_rerun_finishes(
+    tmp_path: Path, how: str
+) -> None:
+    """Stopped while a student loops, the batch keeps every finished result whole; the same
+    command again grades only the rest."""
+    students = {"a": "correct", "b": "correct", "c": "infinite_loop", "d": "correct"}
+    make_class(tmp_path / "class", students)
+    reports = tmp_path / "reports"
+    command = [str(tmp_path / "class"), "--assignment", str(slow_assignment(tmp_path))]
+    command += ["--reports", str(reports), "--jobs", "1"]
+    grade = start_grade(*command)
+    assert grade.stdout is not None
+    lines = [grade.stdout.readline(), grade.stdout.readline()]  # a and b done; c loops
+    assert all(line.startswith(("[1/4] a", "[2/4] b")) for line in lines), lines
+    if how == "ctrl-c":
+        grade.send_signal(signal.SIGINT)
+    else:
+        os.killpg(grade.pid, signal.SIGKILL)
+    _, errors = grade.communicate(timeout=60)
+    if how == "ctrl-c":
+        assert grade.returncode == 130
+        assert "interrupted: 2 of 4 students graded and kept" in errors
+    else:
+        assert grade.returncode == -signal.SIGKILL
+    assert set(finished(reports)) == {"a", "b"}
+
+    again = start_grade(*command)
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 0
+    kept = [line for line in out.splitlines() if line.endswith("(unchanged: kept)")]
+    assert [line.split()[1] for line in kept] == ["a", "b"]
+    results = finished(reports)
+    assert set(results) == {"a", "b", "c", "d"}
+    assert results["d"].passed and not results["c"].passed
+
+
+def test_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    """--jobs 0 is refused with a message naming the option."""
+    from grader.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["submissions", "--assignment", "bs6207-a1", "--jobs", "0"])
+    assert "--jobs: '0' is not a whole number of processes" in capsys.readouterr().err
+
+
+def test_progress_lines_when_not_on_a_terminal(tmp_path: Path) -> None:
+    """Without a terminal, each finished student is one plain line with [n/N]."""
+    make_class(tmp_path / "class", {"ann": "correct", "bob": "correct"})
+    grade = start_grade(str(tmp_path / "class"), "--assignment", "bs6207-a1", "--reports",
+                        str(tmp_path / "reports"), "--jobs", "2")  # fmt: skip
+    out, errors = grade.communicate(timeout=120)
+    assert grade.returncode == 0, errors
+    assert sorted(line.split()[0] for line in out.splitlines()[:2]) == ["[1/2]", "[2/2]"]
+    assert json.loads((tmp_path / "reports" / "ann" / "result.json").read_text())["score"] == 10
