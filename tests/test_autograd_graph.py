@@ -6,6 +6,7 @@ import pytest
 from conftest import Batch
 
 from grader.autograd_graph import Graph, Node, explain, from_answer, layers, normalize, unexplained
+from grader.report.graph_view import graph_view
 
 
 @pytest.mark.parametrize(
@@ -77,6 +78,23 @@ def test_correct_student_explains_the_graph(batch: Batch) -> None:
     assert check.status == "pass" and check.max_score == 0
     assert result.graph is not None
     assert {"AddmmBackward", "ReluBackward", "AccumulateGrad"} <= set(result.graph.types)
+
+
+def test_correct_students_graph_is_drawn_whole(batch: Batch) -> None:
+    """The correct example's real graph (11 Linear layers, 57 nodes) is drawn in two columns: a
+    box per node, an arrow per edge, every leaf with its parameter, the Addmm spine straight."""
+    graph = batch.results["correct"].graph
+    view = graph_view(graph)
+    assert graph is not None and view is not None
+    assert len(view.nodes) == len(graph.nodes) == 57
+    assert len(view.arrows) == len(graph.edges)
+    assert "drawn in 2 columns" in view.summary
+    leaves = [n for n in view.nodes if n.css == "node leaf"]
+    assert len(leaves) == 22 and all(len(n.labels) == 2 for n in leaves)
+    assert {n.labels[1].text for n in leaves} >= {"0.weight (21×10)", "20.bias (1)"}
+    addmm = [n for n in view.nodes if n.labels[0].text.startswith("AddmmBackward")]
+    assert len(addmm) == 11 and len({n.box.x for n in addmm}) == 2  # one line per column
+    assert len(view.legend) == len(graph.types) == 7
 
 
 def test_incomplete_explanation_names_what_is_missing(batch: Batch) -> None:

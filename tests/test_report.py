@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from markupsafe import escape
 
+from grader.autograd_graph import Graph, Node, explain
 from grader.compare import compare, tolerance
 from grader.report import (
     HEATMAP_MAX,
@@ -175,6 +177,32 @@ def failing_result(**kw: object) -> GradeResult:
     )
 
 
+def mlp_graph(layers: int = 11, width: int = 21, d: int = 10) -> Graph:
+    """The autograd graph torch builds for bs6207-a1's loss (p − y)² summed, over a Sequential of
+    `layers` Linear layers with a ReLU after each hidden one: 57 nodes for 11 layers."""
+    nodes: list[Node] = []
+    edges: list[tuple[int, int]] = []
+
+    def add(kind: str, parent: int | None = None, parameter: str = "", *shape: int) -> int:
+        node = Node(
+            id=len(nodes), type=kind, explanation=explain(kind), parameter=parameter, shape=shape
+        )
+        nodes.append(node)
+        if parent is not None:
+            edges.append((parent, node.id))
+        return node.id
+
+    top = add("SubBackward0", add("PowBackward0", add("SumBackward0")))
+    for layer in range(layers, 0, -1):
+        addmm = add("AddmmBackward0", top)
+        out, into = (1 if layer == layers else width), (d if layer == 1 else width)
+        add("AccumulateGrad", addmm, f"{2 * layer - 2}.bias", out)
+        if layer > 1:
+            top = add("ReluBackward0", addmm)
+        add("AccumulateGrad", add("TBackward0", addmm), f"{2 * layer - 2}.weight", out, into)
+    return Graph(nodes=nodes, edges=edges)
+
+
 def table_result(shape: tuple[int, ...]) -> GradeResult:
     """One tensor of `shape` whose every entry is twice the reference."""
     expected = gradient(shape) + 1.0
@@ -218,17 +246,25 @@ def backprop_card(html: str) -> str:
     return html.split('id="check-3-backprop-gradients"')[1].split("</section>")[0]
 
 
+def graph_section(html: str) -> str:
+    """The autograd graph's section."""
+    return html.split('id="autograd-graph"')[1].split("</section>")[0]
+
+
 def test_rendering_is_deterministic() -> None:
     """The same result renders to byte-identical HTML, twice and from a JSON round trip."""
-    r = failing_result()
+    r = failing_result(graph=mlp_graph())
     again = GradeResult.model_validate_json(r.model_dump_json())
     assert render_report(r) == render_report(r) == render_report(again)
 
 
 def test_student_text_is_escaped() -> None:
     """Markup in the student's name, messages, details, diagnoses and output arrives as text."""
-    base = failing_result(output=PAYLOAD, student=PAYLOAD)
-    diagnosis = Diagnosis(kind="sign", tensor=PAYLOAD, message=PAYLOAD)
+    graph = Graph(
+        nodes=[Node(id=0, type="AccumulateGrad", explanation="", parameter=PAYLOAD)], edges=[]
+    )
+    base = failing_result(output=PAYLOAD, student=PAYLOAD, graph=graph)
+    diagnosis = Diagnosis(kind="sign", tensor=PAYLOAD, message=f"{PAYLOAD} (diagnosis)")
     evil = base.model_copy(
         update={
             "checks": [
@@ -246,9 +282,14 @@ def test_student_text_is_escaped() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;/pre&gt;&lt;b&gt;x" in html
     assert html.count("&lt;script&gt;") >= 2 + len(base.checks) * 4  # + diagnoses' two fields
+    assert f"<title>AccumulateGrad ({escape(PAYLOAD)}): " in graph_section(html)  # its tooltip
 
 
-@pytest.mark.parametrize("make", [passing_result, failing_result], ids=["passing", "failing"])
+@pytest.mark.parametrize(
+    "make",
+    [passing_result, failing_result, lambda: failing_result(graph=mlp_graph())],
+    ids=["passing", "failing", "with-graph"],
+)
 def test_page_is_self_contained(make: Callable[[], GradeResult]) -> None:
     """The page loads nothing: no http(s) addresses, scripts, links, images or imports."""
     html = render_report(make())
@@ -560,12 +601,135 @@ def test_first_failing_tensor_is_marked_and_linked() -> None:
     assert html.count('<span class="starts">') == 1
 
 
+@pytest.mark.parametrize("named", ["W3", None], ids=["named by the check", "dat-files names none"])
+def test_first_failing_tensor_of_a_file_is_marked(named: str | None) -> None:
+    """Tables named after their file (`my_autograd.dat: W3`) get the mark of the tensor where the
+    error starts: the one the check names, or else the failing one nearest the output."""
+    w1, w3, b3 = gradient((21, 6), seed=1), gradient((21, 21), seed=3), gradient((21,), seed=4)
+    tables = [
+        tensor_table("my_autograd.dat: W1", w1, 2 * w1),
+        tensor_table("my_autograd.dat: W3", w3, 2 * w3),
+        tensor_table("my_autograd.dat: b3", b3, 2 * b3),
+    ]
+    dat = check("dat-files", "fail", 0, 1, tables=tables, first_failing=named)
+    html = render_report(result([dat]))
+    assert '<a class="start-link" href="#check-1-dat-files-tensor-2">' in html
+    assert "error starts at my_autograd.dat: W3</a>" in html
+    marked = html.split('id="check-1-dat-files-tensor-2"')[1].split("</summary>")[0]
+    assert '<span class="starts">error starts here</span>' in marked
+    assert html.count('<span class="starts">') == 1
+
+
+def diagnosed_check() -> CheckResult:
+    """backprop-gradients as grading judges a backprop that returns every dL/dW transposed."""
+    from grader.assignment import load_assignment
+    from grader.checks import Call, Context
+    from grader.checks.gradients import check_backprop
+    from grader.sandbox import Outcome
+    from grader.truth import ground_truth, step_blocks
+
+    assignment = load_assignment("bs6207-a1")
+    truth = ground_truth(assignment)
+    step = truth.steps[0]
+    expected = step_blocks(truth, 0)
+    call = Call(
+        seed=truth.seed,
+        step=0,
+        published=True,
+        weights=step.weights,
+        biases=step.biases,
+        x=truth.inputs.x,
+        y=truth.inputs.y,
+        expected=expected,
+    )
+    answer = {
+        "dW": [v.T.tolist() for k, v in expected.items() if k.startswith("W")],
+        "db": [v.tolist() for k, v in expected.items() if k.startswith("b")],
+    }
+    outcome = Outcome(
+        stages={"backprop": {"ok": True, "results": [answer]}}, failures={}, output="", seconds=0
+    )
+    return check_backprop(Context(assignment, Path("."), [truth], [call], outcome))
+
+
+def test_each_diagnosis_is_said_once() -> None:
+    """The check's message opens with the mistake (for result.json, the CLI and the platforms),
+    and the page says it once, in the diagnoses box, above the rest of the message."""
+    found = diagnosed_check()
+    assert [d.kind for d in found.diagnoses] == ["transposed"]
+    assert found.message.startswith(found.diagnoses[0].message)
+    html = render_report(result([found]))
+    assert html.count(str(escape(found.diagnoses[0].message))) == 1
+    assert "<h3>Likely mistake</h3>" in html
+
+
 def test_svg_numbers_have_fixed_precision() -> None:
     """Every coordinate and size in the SVGs is written with exactly one decimal."""
-    html = render_report(failing_result())
+    html = render_report(failing_result(graph=mlp_graph()))
     numbers = re.findall(r' (?:x|y|x1|y1|x2|y2|width|height|font-size)="([^"]*)"', html)
     assert len(numbers) > 1000
     assert all(re.fullmatch(r"-?\d+\.\d", n) for n in numbers)
+
+
+def test_graph_draws_one_box_per_node_and_explains_each_type_once() -> None:
+    """The graph section has a box per node, an arrow per edge, parameters on the leaves, and a
+    legend naming each node type once with its count and its backward step."""
+    graph = mlp_graph()
+    section = graph_section(render_report(failing_result(graph=graph)))
+    assert section.count('<g class="node ') == len(graph.nodes) == 57
+    assert section.count('<g class="node leaf">') == 22
+    assert section.count('<g class="node op root">') == 1  # the loss
+    assert section.count('class="edge"') == section.count('class="head"') == len(graph.edges)
+    subs = texts(section, "sub")
+    assert subs[0] == "20.bias (1)" and "0.weight (21×10)" in subs and len(subs) == 22
+    legend = re.findall(r"<li><span class=\"swatch (op|leaf)\"></span><code>(\w+)</code>", section)
+    assert legend == [
+        ("op", "SumBackward0"),
+        ("op", "PowBackward0"),
+        ("op", "SubBackward0"),
+        ("op", "AddmmBackward0"),
+        ("leaf", "AccumulateGrad"),
+        ("op", "ReluBackward0"),
+        ("op", "TBackward0"),
+    ]
+    assert f'<span class="count">×11</span>: {escape(explain("AddmmBackward0"))}</li>' in section
+    assert "57 nodes of 7 kinds" in section
+    assert 'id="autograd-graph"' not in render_report(failing_result())  # no graph, no section
+
+
+def test_deep_graph_wraps_into_columns_without_overlap() -> None:
+    """bs6207-a1's 26 rows wrap into two columns that fit the page; no box overlaps another,
+    every arrow ends on its child's top edge, every number has one decimal."""
+    section = graph_section(render_report(failing_result(graph=mlp_graph())))
+    (svg,) = svgs(section, "autograd-graph")
+    size = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg)
+    assert size is not None
+    width, height = float(size[1]), float(size[2])
+    assert 600 < width <= 870 and height < 800  # two columns of 13 rows, not one of 26
+    assert "drawn in 2 columns" in section
+    pattern = r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" rx="4"/>'
+    boxes = [tuple(map(float, b)) for b in re.findall(pattern, svg)]
+    assert len(boxes) == 57
+    for i, (x, y, w, h) in enumerate(boxes):
+        assert 0 <= x <= width - w and 0 <= y <= height - h
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, "boxes overlap"
+    tips = [tuple(map(float, t)) for t in re.findall(r'points="([\d.]+),([\d.]+) ', svg)]
+    tops = {(x + w / 2, y) for x, y, w, _ in boxes}
+    assert all(any(abs(tx - x) < 0.1 and abs(ty - y) < 0.1 for x, y in tops) for tx, ty in tips)
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", " ".join(re.findall(r' (?:d|points)="([^"]*)"', svg)))
+    assert numbers and all(re.fullmatch(r"\d+\.\d", n) for n in numbers)
+
+
+def test_small_graph_stays_in_one_column() -> None:
+    """hw02-1's network (3 Linear layers, 2 wide) draws in one column, the loss at the top."""
+    section = graph_section(render_report(failing_result(graph=mlp_graph(3, 2, 1))))
+    assert "columns" not in section
+    (svg,) = svgs(section, "autograd-graph")
+    first = re.search(
+        r'<g class="node op root"><title>SumBackward0: [^<]*</title><rect x="[^"]+" y="10.0"', svg
+    )
+    assert first is not None
 
 
 def test_write_report_writes_atomically(tmp_path: Path) -> None:
@@ -616,3 +780,30 @@ def test_report_in_a_real_browser(browser_page: Page) -> None:
     assert compact is not None and compact["width"] > 250  # drawn near its natural size
     page.screenshot(path=OUTPUT / "report-phone.png", full_page=True)
     assert requests == [path.as_uri()]
+
+
+def test_graph_in_a_real_browser(browser_page: Page) -> None:
+    """Chromium shows the autograd graph at its natural size below a failing student's heatmaps;
+    on a phone the graph scrolls in its own box and the page does not."""
+    page = browser_page
+    path = write_report(failing_result(graph=mlp_graph()), OUTPUT / "with-graph")
+    page.goto(path.as_uri())
+    assert page.locator("details.tensor.bad svg.error-heatmap").first.is_visible()
+    graph = page.locator("svg.autograd-graph")
+    graph.scroll_into_view_if_needed()
+    assert graph.is_visible()
+    drawn = graph.bounding_box()
+    natural = graph.get_attribute("width")
+    assert drawn is not None and natural is not None
+    assert drawn["height"] > 300 and abs(drawn["width"] - float(natural)) < 1  # not shrunk
+    assert page.locator("svg.autograd-graph g.node").count() == 57
+    leaf = page.locator("svg.autograd-graph g.node.leaf").first.bounding_box()
+    assert leaf is not None and leaf["width"] > 100 and leaf["height"] > 30
+    assert page.locator(".graph-legend li").count() == 7
+    assert "AccumulateGrad ×22: a leaf" in page.inner_text("#autograd-graph")
+    page.screenshot(path=OUTPUT / "report-graph.png", full_page=True)
+
+    page.set_viewport_size({"width": 375, "height": 812})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert graph.is_visible()
+    page.locator("#autograd-graph").screenshot(path=OUTPUT / "report-graph-phone.png")

@@ -1,0 +1,73 @@
+"""The pieces of the report's inline SVG drawings, every coordinate a ready-made string.
+
+Coordinates are written with one decimal (`px`), so the page's bytes never depend on float
+noise; text widths are estimated (`text_width`), since there are no font metrics here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def px(v: float) -> str:
+    """An SVG coordinate or length to one decimal."""
+    return f"{v:.1f}" if v != 0 else "0.0"
+
+
+def text_width(text: str, size: float) -> float:
+    """A generous width estimate of `text` at font size `size`."""
+    return 0.62 * size * len(text)
+
+
+def fit_text(text: str, size: float, width: float) -> str:
+    """`text`, cut with an ellipsis to fit in `width` at font size `size`."""
+    if text_width(text, size) <= width:
+        return text
+    keep = max(int(width / (0.62 * size)) - 1, 1)
+    return text[:keep] + "…"
+
+
+@dataclass(frozen=True)
+class Line:
+    """An SVG <line>."""
+
+    x1: str
+    y1: str
+    x2: str
+    y2: str
+    css: str
+
+
+@dataclass(frozen=True)
+class Box:
+    """An SVG <rect>, with a fill when its colour carries data and a tooltip when it helps."""
+
+    x: str
+    y: str
+    width: str
+    height: str
+    css: str
+    fill: str = ""
+    tip: str = ""
+
+
+@dataclass(frozen=True)
+class Label:
+    """An SVG <text>; its font size is in the SVG's own units, so it scales with the drawing."""
+
+    x: str
+    y: str
+    text: str
+    size: str
+    css: str = ""
+    anchor: str = "middle"
+    transform: str = ""
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    """One swatch of a legend: its inline CSS background and what it means."""
+
+    swatch: str
+    text: str
+    css: str = "swatch"
