@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from grader import api, dat_match, dat_verdict
 from grader.assignment import load_assignment, preset_names
 from grader.compare import agreeing_figures
 from grader.errors import GradeError
+from grader.exports import github, gradescope
+from grader.exports.canvas import grade_column
+from grader.exports.class_outputs import CLASS_OUTPUTS, write_class_outputs
+from grader.exports.roster import load_roster
+from grader.result import GradeResult
 from grader.truth import ground_truth
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
@@ -38,6 +44,15 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative; a seed is 0 or more")
     return value
+
+
+def _canvas_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Canvas assignment id; give the number after /assignments/ in "
+            "the assignment's Canvas address"
+        )
+    return int(text)
 
 
 def _jobs(text: str) -> int:
@@ -88,9 +103,24 @@ def _parser() -> argparse.ArgumentParser:
         help=f"grade N students at a time (default: the cores here, {api.default_jobs()})",
     )  # fmt: skip
     grade.add_argument(
+        "--roster", type=Path, metavar="CSV",
+        help="a CSV mapping submission folders (column `folder`) to Canvas's Student, ID, "
+        "SIS User ID, SIS Login ID and Section, for grades.csv",
+    )  # fmt: skip
+    grade.add_argument(
+        "--canvas-assignment-id", type=_canvas_id, metavar="N",
+        help="the assignment's number in its Canvas address, for the grades.csv header",
+    )  # fmt: skip
+    grade.add_argument(
         "--force", action="store_true",
         help="regrade every student, even those whose submission and assignment are "
         "unchanged since their finished result",
+    )  # fmt: skip
+    grade.add_argument(
+        "--github", action="store_true",
+        help="in GitHub Actions, for GitHub Classroom: PATH is one submission; also write the "
+        "result to $GITHUB_OUTPUT and $GITHUB_ENV for the Classroom reporter and a table to "
+        "$GITHUB_STEP_SUMMARY, and print nothing a workflow could take as a command",
     )  # fmt: skip
 
     reference = commands.add_parser(
@@ -135,6 +165,23 @@ def _parser() -> argparse.ArgumentParser:
         "--sig-figs", type=_sig_figs, metavar="N",
         help="significant figures to agree to (default: the assignment's, else 5)",
     )  # fmt: skip
+
+    autograder = commands.add_parser(
+        "gradescope",
+        help="build a Gradescope autograder zip for an assignment",
+        description="Write a Gradescope autograder zip: setup.sh and run_autograder at its "
+        "root, the assignment and grade's own source. Upload it under Configure Autograder; "
+        "each submission is graded into results.json, one test per check.",
+    )
+    autograder.add_argument(
+        "--assignment", required=True, metavar="NAME_OR_PATH",
+        help=f"a preset ({presets}) or an assignment .toml file (bundled in the zip)",
+    )  # fmt: skip
+    autograder.add_argument("--out", required=True, type=Path, metavar="ZIP", help="zip to write")
+    autograder.add_argument(
+        "--visibility", choices=gradescope.VISIBILITIES, default=gradescope.VISIBILITIES[0],
+        help="when students see the checks (Gradescope's test visibility; default: visible)",
+    )  # fmt: skip
     return parser
 
 
@@ -153,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reference(args)
         if args.command == "dat":
             return _dat(args)
+        if args.command == "gradescope":
+            return _gradescope(args)
         return _assignments(args)
     except GradeError as error:
         print(f"grade: error: {error}", file=sys.stderr)
@@ -166,8 +215,12 @@ def _commands(parser: argparse.ArgumentParser) -> set[str]:
     return set()
 
 
-def _grade(args: argparse.Namespace) -> int:
+def _grade(args: argparse.Namespace, graded: list[GradeResult] | None = None) -> int:
+    if args.github and graded is None:  # _grade_github guards the log, then calls back here
+        return _grade_github(args)
     assignment = load_assignment(args.assignment)
+    roster = load_roster(args.roster) if args.roster else None
+    grade_column(assignment.title, args.canvas_assignment_id)  # refused now, not after grading
     folders = api.find_submissions(args.paths, assignment)
     with ProgressDisplay(len(folders)) as display:
         try:
@@ -181,7 +234,13 @@ def _grade(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
-    print(f"reports: {args.reports}/<student>/report.html and result.json")
+    if graded is not None:
+        graded += results
+    write_class_outputs(results, assignment, args.reports, roster, args.canvas_assignment_id)
+    print(
+        f"reports: {args.reports}/<student>/report.html and result.json; for the class "
+        f"{', '.join(CLASS_OUTPUTS)}"
+    )
     if args.strict and not all(result.passed for result in results):
         return EXIT_NOT_ALL_PASSED
     return EXIT_OK
@@ -215,6 +274,52 @@ class ProgressDisplay:
         else:
             self.bar.write(line, file=sys.stdout)
             self.bar.update()
+
+
+def _grade_github(args: argparse.Namespace) -> int:
+    """`grade PATH --github`: grade one student's repository for GitHub Classroom.
+
+    The outputs are written whatever happens (an `error` payload when grading cannot finish,
+    so the reporter still has tests to show), and all that is printed is guarded."""
+    targets = github.Targets.from_environ(os.environ)  # before grading: names the variable
+    args.paths = [path.absolute() for path in args.paths]  # `.` is named after its folder
+    max_score, code = 0.0, EXIT_BAD_INPUT
+    with github.guarded_log():
+        try:
+            assignment = load_assignment(args.assignment)
+            max_score = sum(assignment.points.model_dump().values())
+            found = api.find_submissions(args.paths, assignment)
+            if len(found) != 1:
+                raise GradeError(
+                    f"--github grades one submission (a student's repository); "
+                    f"{', '.join(map(str, args.paths))} hold {len(found)}: "
+                    f"{', '.join(p.name for p in found[:5])}{', ...' if len(found) > 5 else ''};"
+                    " grade a class without --github"
+                )
+            graded: list[GradeResult] = []
+            code = _grade(args, graded)
+            if not graded:
+                raise GradeError("grading was interrupted before it finished")
+            classroom = github.Classroom.graded(graded[0])
+        except GradeError as error:
+            print(f"grade: error: {error}", file=sys.stderr)
+            classroom = github.Classroom.failed(f"grade: {error}", max_score)
+        except Exception as error:  # a bug in grade: the student is told, the trace is logged
+            traceback.print_exc()
+            code = EXIT_NOT_ALL_PASSED  # as Python exits on an uncaught exception
+            classroom = github.Classroom.failed(
+                f"grade crashed ({type(error).__name__}: {error}); show this run to your TA",
+                max_score,
+            )
+        targets.write(classroom)
+    return code
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    names = gradescope.build_autograder(args.assignment, args.out, args.visibility)
+    print(f"wrote {args.out}: setup.sh, run_autograder, assignment.toml and grade's source")
+    print(f"  {len(names)} files; upload it on Gradescope under Configure Autograder")
+    return EXIT_OK
 
 
 def _reference(args: argparse.Namespace) -> int:

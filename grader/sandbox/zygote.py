@@ -26,6 +26,7 @@ import importlib.util
 import io
 import json
 import os
+import selectors
 import signal
 import socket
 import sys
@@ -123,15 +124,94 @@ def _drop_privileges(uid: int, folder: str) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def _child(spec: dict[str, Any], channel: int, uid: int, child: Any) -> None:
+class Zygote:
+    """Forks children and reports how each ended; never runs student code itself."""
+
+    def __init__(self, child: Any) -> None:
+        self.child = child  # child.py, loaded: what a forked child runs
+        self.own_pids = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        self.running: dict[int, int] = {}  # pid → its status pipe
+        self.count = 0
+
+    def start(self, spec: dict[str, Any], fds: list[int]) -> None:
+        """Fork a child for `spec` (fds: stdin, output, channel, status); report its pid."""
+        stdin, output, channel, status = fds
+        try:
+            if spec["isolate"]:  # the next child is pid 1 of a PID namespace of its own
+                _check(_libc.setns(self.own_pids, CLONE_NEWPID), "setns")
+                _check(_libc.unshare(CLONE_NEWPID), "unshare")
+            self.count += 1
+            uid = FIRST_UID + os.getpid() * 512 + self.count % 512  # no two alike at once
+            pid = os.fork()
+            if pid == 0:
+                _child(spec, stdin, output, channel, uid, self.child)
+            os.write(status, f"child {pid}\n".encode())
+            self.running[pid] = status
+        except OSError as error:
+            os.write(status, f"failed {error}\n".encode())
+            os.close(status)
+        finally:
+            for fd in (stdin, output, channel):
+                os.close(fd)
+
+    def reap(self) -> None:
+        """Report the exit status of every child that has ended."""
+        while self.running:
+            try:
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            status = self.running.pop(pid, None)
+            if status is not None:
+                with contextlib.suppress(OSError):  # the grader stopped listening
+                    os.write(status, f"exit {os.waitstatus_to_exitcode(wait_status)}\n".encode())
+                os.close(status)
+
+    def serve(self, server: socket.socket) -> int:
+        """Start a child per request until the grader closes the socket."""
+        wake_read, wake_write = os.pipe()
+        for fd in (wake_read, wake_write):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_write)
+        signal.signal(signal.SIGCHLD, lambda number, frame: None)  # wakes the select below
+        selector = selectors.DefaultSelector()
+        selector.register(server, selectors.EVENT_READ)
+        selector.register(wake_read, selectors.EVENT_READ)
+        server.sendall(b"ready\n")
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is server:
+                    message, fds, _, _ = socket.recv_fds(server, 1 << 20, 4)
+                    if not message:
+                        return 0
+                    self.start(json.loads(message), fds)
+                else:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_read, 4096)
+            self.reap()
+
+
+def _child(
+    spec: dict[str, Any], stdin: int, output: int, channel: int, uid: int, child: Any
+) -> None:
     """The forked child: walled in, then the student's stages. Never returns."""
     code = 0
     try:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        os.setpgid(0, 0)  # a group of its own, for the grader to kill; the supervisor stays
-        for procs in spec["cgroup"]:  # the supervisor stays out too: it reports the ending
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote gone, the child goes too
+        os.setsid()  # a session and group of its own, for the grader to kill
+        channel = os.dup(channel)  # above 0, 1 and 2, whatever they are
+        os.dup2(stdin, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        _close_all_but(0, 1, 2, channel)  # the zygote's socket above all: no more forks
+        for procs in spec["cgroup"]:
             Path(procs).write_text(str(os.getpid()))
         if spec["isolate"]:
+            _check(
+                _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare"
+            )
             build_root(spec)
             os.chdir(spec["inside"])
             _drop_privileges(uid, spec["inside"])
@@ -143,6 +223,7 @@ def _child(spec: dict[str, Any], channel: int, uid: int, child: Any) -> None:
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         code = child.main(["child.py", str(channel), spec["group"]])
@@ -151,44 +232,6 @@ def _child(spec: dict[str, Any], channel: int, uid: int, child: Any) -> None:
             os.write(2, f"grade: the sandbox could not start: {error}\n".encode())
         code = 71
     os._exit(code)
-
-
-def _supervise(spec: dict[str, Any], fds: list[int], child: Any) -> None:
-    """The supervisor: set up, fork the child, report its exit status. Never returns."""
-    stdin, output, channel, status = fds
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        channel, status = os.dup(channel), os.dup(status)  # above 0, 1 and 2, whatever they are
-        os.dup2(stdin, 0)
-        os.dup2(output, 1)
-        os.dup2(output, 2)
-        _close_all_but(0, 1, 2, channel, status)  # the zygote's socket above all: no more forks
-        if spec["isolate"]:
-            _check(
-                _libc.unshare(
-                    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
-                ),
-                "unshare",
-            )
-        uid = FIRST_UID + os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os.close(status)
-            _child(spec, channel, uid, child)
-        with contextlib.suppress(OSError):  # the child does so too: whoever comes first
-            os.setpgid(pid, pid)
-        os.write(status, f"child {pid}\n".encode())
-        os.close(channel)
-        for fd in (0, 1, 2):
-            os.close(fd)
-        _, wait_status = os.waitpid(pid, 0)
-        os.write(status, f"exit {os.waitstatus_to_exitcode(wait_status)}\n".encode())
-    except BaseException as error:  # told to the grader, whatever it was
-        with contextlib.suppress(Exception):
-            os.write(status, f"failed {error}\n".encode())
-    os._exit(0)
 
 
 def _close_all_but(*keep: int) -> None:
@@ -229,14 +272,14 @@ def _preload() -> Any:
 
 def probe(spec: dict[str, Any]) -> int:
     """Wall a child in as for grading, and end it there: 0 if every step worked."""
-    read_end, write_end = os.pipe()
-    if os.fork() == 0:
-        os.close(read_end)
-        _supervise(spec, [os.open(os.devnull, os.O_RDONLY), 2, 2, write_end], None)
-    os.close(write_end)
-    with os.fdopen(read_end) as status:
-        said = status.read()
-    return 0 if "exit 0" in said.splitlines() else 1
+    zygote = Zygote(child=None)
+    status_read, status_write = os.pipe()
+    zygote.start(spec, [os.open(os.devnull, os.O_RDONLY), os.dup(2), os.dup(2), status_write])
+    os.close(status_read)
+    if not zygote.running:
+        return 1
+    _, wait_status = os.waitpid(next(iter(zygote.running)), 0)
+    return os.waitstatus_to_exitcode(wait_status)
 
 
 def main(argv: list[str]) -> int:
@@ -244,19 +287,7 @@ def main(argv: list[str]) -> int:
         return probe(json.loads(argv[2]))
     server = socket.socket(fileno=int(argv[1]))
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the grader gone, the zygote goes too
-    child = _preload()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
-    server.sendall(b"ready\n")
-    while True:
-        message, fds, _, _ = socket.recv_fds(server, 1 << 20, 4)
-        if not message:
-            return 0
-        spec = json.loads(message)
-        if os.fork() == 0:
-            server.close()
-            _supervise(spec, fds, child)
-        for fd in fds:
-            os.close(fd)
+    return Zygote(_preload()).serve(server)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,344 @@
+"""GitHub Classroom: what `grade PATH --github` hands to the workflow.
+
+GitHub Classroom reads a student's points from the notices that
+`classroom-resources/autograding-grading-reporter@v1` prints; the reporter reads, per runner id
+in its `runners` input, an environment variable `<RUNNER ID IN CAPITALS>_RESULTS` holding a
+base64 JSON payload (shared/docs/integrations.md §1.6, §1.7):
+
+    {"version": 1, "status": "pass"|"fail"|"error", "max_score": N,
+     "tests": [{"name", "status", "score", "message", "test_code", "filename", "line_no",
+                "duration"}]}
+
+`grade --github` writes, for the job:
+
+- `$GITHUB_OUTPUT`: `result=<payload of every check>` (one runner), `runners=<one runner id per
+  check>`, `points=` and `max-points=`;
+- `$GITHUB_ENV`: `<RUNNER>_RESULTS=<payload of one check>` for each id in `runners`, so the
+  reporter's table shows each check's points (with one runner it shows the fraction of tests
+  passed times the maximum, not the points: the reporter's issue #10);
+- `$GITHUB_STEP_SUMMARY`: a Markdown table of points and messages.
+
+The reporter prints test names, `test_code` and (for `error` only) `message` to the job log,
+where a line starting with `::` or holding `##[` is a workflow command: student text (messages
+quote their files and errors) is passed through `log_safe` before it goes anywhere the log can
+see, and `guarded_log` wraps what `grade` itself prints in `::stop-commands::<random token>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import secrets
+import sys
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from grader.errors import GradeError
+from grader.result import CheckResult, GradeResult
+
+OUTPUT, ENV, SUMMARY = "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STEP_SUMMARY"
+CRASH_RUNNER = "grade"  # the one runner of a payload that says grading could not finish
+TEST_CODE_CHARS = 600  # the short feedback the reporter prints under a failed test
+MESSAGE_CHARS = 3000  # what it prints for an error; step outputs are capped at 1 MB per job
+CELL_CHARS = 1500  # one cell of the step summary (1 MiB per step at most)
+
+_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}  # text-direction overrides
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (but newlines and tabs) and direction overrides made �.
+
+    Carriage returns go too: the runner would read `a\\r::notice` as two lines."""
+    return "".join(
+        "\ufffd" if (unicodedata.category(c) == "Cc" and c not in "\n\t") or ord(c) in _BIDI else c
+        for c in text
+    )
+
+
+def log_safe(text: str) -> str:
+    """`text` that cannot be read as a workflow command when it is printed to a job log.
+
+    The runner takes a line whose first non-blank characters are `::` as a command, and `##[`
+    anywhere in a line as an old-style one: such lines get a leading `> `, `##[` becomes `## [`.
+    """
+    lines = []
+    for line in printable(text).splitlines():
+        line = line.replace("##[", "## [")
+        lines.append(f"> {line}" if line.lstrip().startswith("::") else line)
+    return "\n".join(lines)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`, at most `limit` characters, the cut marked (cutting a log-safe text keeps it so)."""
+    return text if len(text) <= limit else text[: limit - 12].rstrip() + " … (cut)"
+
+
+def _number(value: float) -> int | float:
+    """JSON numbers as the reporter prints them: 2, not 2.0; 2.5 stays."""
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def runner_id(check_id: str) -> str:
+    """The reporter's runner id for a check: letters and digits only, `networkArchitecture`.
+
+    Its error path rejects any other character, and its variable is the id in capitals."""
+    first, *rest = check_id.split("-")
+    return re.sub(r"[^A-Za-z0-9]", "", first + "".join(part.capitalize() for part in rest))
+
+
+def feedback(check: CheckResult) -> str:
+    """The check's message and the mistakes diagnosed that it does not already name."""
+    named = [d.message for d in check.diagnoses if d.message not in check.message]
+    return "\n".join([check.message, *named])
+
+
+def _test(check: CheckResult, duration_ms: int) -> dict[str, Any]:
+    points = f"{check.score:g}/{check.max_score:g} points"
+    return {
+        "name": cut(log_safe(check.name), 200),
+        "status": check.status,
+        "score": _number(check.score),
+        "message": cut(log_safe("\n".join([feedback(check), *check.details])), MESSAGE_CHARS),
+        # the only text the reporter prints for a failed test
+        "test_code": cut(log_safe(f"{points}: {feedback(check)}"), TEST_CODE_CHARS),
+        "filename": "",
+        "line_no": 0,
+        "duration": duration_ms,
+    }
+
+
+def _status(checks: list[CheckResult]) -> str:
+    return "pass" if all(check.status == "pass" for check in checks) else "fail"
+
+
+def payload(result: GradeResult) -> dict[str, Any]:
+    """The reporter's payload for one graded submission: one test per check.
+
+    A test passes when its check passes (and so earns its points, the rule `score == max`
+    the reporter assumes); `error` (the student's code could not run) keeps its status, so the
+    reporter prints the message. `duration` is the whole grading in ms: the checks share one
+    run of the student's code."""
+    duration = round(result.timings.get("total", 0.0) * 1000)
+    return {
+        "version": 1,
+        "status": _status(result.checks),
+        "max_score": _number(result.max_score),
+        "tests": [_test(check, duration) for check in result.checks],
+    }
+
+
+def runner_payloads(result: GradeResult) -> dict[str, dict[str, Any]]:
+    """One payload per check, by runner id: the reporter then shows each check's points."""
+    whole = payload(result)
+    return {
+        runner_id(check.id): {
+            "version": 1,
+            "status": test["status"],
+            "max_score": _number(check.max_score),
+            "tests": [test],
+        }
+        for check, test in zip(result.checks, whole["tests"], strict=True)
+    }
+
+
+def error_payload(message: str, max_score: float = 0) -> dict[str, Any]:
+    """The payload when grading could not finish: status `error`, still a `tests` array (the
+    reporter throws without one, and the student gets no points and no explanation)."""
+    text = cut(log_safe(message), MESSAGE_CHARS)
+    return {
+        "version": 1,
+        "status": "error",
+        "max_score": _number(max_score),
+        "tests": [
+            {
+                "name": "grade",
+                "status": "error",
+                "score": 0,
+                "message": text,
+                "test_code": cut(log_safe(message), TEST_CODE_CHARS),
+                "filename": "",
+                "line_no": 0,
+                "duration": 0,
+            }
+        ],
+    }
+
+
+def markdown_cell(text: str) -> str:
+    """Text shown as itself in a Markdown table cell: every ASCII punctuation mark
+    backslash-escaped (no `|`, code, HTML, links or images get through), lines joined by
+    `<br>`."""
+    escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", printable(text))
+    return "<br>".join(line.strip() for line in escaped.splitlines())
+
+
+def summary_markdown(result: GradeResult) -> str:
+    """The job summary: the score, then a table of every check's points and message."""
+    lines = [
+        f"### {markdown_cell(result.assignment_title)}: "
+        f"{result.score:g} / {result.max_score:g} points",
+        "",
+        "| check | points | status | what to fix |",
+        "|---|---:|---|---|",
+    ]
+    for check in result.checks:
+        lines.append(
+            f"| {markdown_cell(check.name)} | {check.score:g} / {check.max_score:g} "
+            f"| {check.status} | {markdown_cell(cut(feedback(check), CELL_CHARS))} |"
+        )
+    lines += [
+        "",
+        f"Checked on the published inputs and hidden seeds "
+        f"{', '.join(map(str, result.seeds.hidden))}, to {result.sig_figs} significant "
+        "figures. The full report, every tensor entry by entry, is `report.html`: with grade's "
+        "action, in the artifact `grade-report` of this run.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def error_summary(message: str) -> str:
+    """The job summary when grading could not finish."""
+    return f"### grade could not grade this repository\n\n{markdown_cell(message)}\n"
+
+
+@dataclass(frozen=True)
+class Classroom:
+    """Everything `grade --github` hands to the workflow for one submission."""
+
+    result: dict[str, Any]  # every check in one runner: the `result` output
+    runners: dict[str, dict[str, Any]]  # runner id -> its payload, for $GITHUB_ENV
+    summary: str  # Markdown for $GITHUB_STEP_SUMMARY
+    points: float
+    max_points: float
+
+    @classmethod
+    def graded(cls, result: GradeResult) -> Classroom:
+        return cls(
+            payload(result),
+            runner_payloads(result),
+            summary_markdown(result),
+            result.score,
+            result.max_score,
+        )
+
+    @classmethod
+    def failed(cls, message: str, max_score: float = 0) -> Classroom:
+        """Grading could not finish: one runner, `grade`, whose test says why."""
+        error = error_payload(message, max_score)
+        return cls(error, {CRASH_RUNNER: error}, error_summary(message), 0, max_score)
+
+
+def encode(data: dict[str, Any]) -> str:
+    """base64 of the UTF-8 JSON, the standard alphabet with padding, as the reporter decodes."""
+    return base64.b64encode(json.dumps(data, ensure_ascii=False).encode()).decode("ascii")
+
+
+def _target(environ: Mapping[str, str], name: str) -> Path | None:
+    """The file $name names, checked to be writable; None when the variable is unset."""
+    value = environ.get(name, "")
+    if not value:
+        return None
+    try:
+        with Path(value).open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise GradeError(
+            f"${name} ({value}): cannot be written: {error.strerror or error}"
+        ) from None
+    return Path(value)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The files GitHub Actions names for a step's outputs, environment and summary."""
+
+    output: Path
+    env: Path | None
+    summary: Path | None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Targets:
+        """Checked before grading: $GITHUB_OUTPUT must name a writable file; the other two
+        are written when set. Raises GradeError naming the variable."""
+        output = _target(environ, OUTPUT)
+        if output is None:
+            raise GradeError(
+                f"${OUTPUT} is not set: --github writes the Classroom result to the file GitHub "
+                f"Actions names in ${OUTPUT}; run it in a workflow step, or set {OUTPUT}=FILE "
+                "to try it locally"
+            )
+        return cls(output, _target(environ, ENV), _target(environ, SUMMARY))
+
+    def write(self, classroom: Classroom) -> None:
+        """Append the outputs; `runners` only with the variables it names ($GITHUB_ENV)."""
+        lines = [f"result={encode(classroom.result)}"]
+        if self.env is not None:
+            _append(
+                self.env,
+                [f"{r.upper()}_RESULTS={encode(p)}" for r, p in classroom.runners.items()],
+            )
+            lines.append(f"runners={','.join(classroom.runners)}")
+        lines += [f"points={classroom.points:g}", f"max-points={classroom.max_points:g}"]
+        _append(self.output, lines)
+        if self.summary is not None:
+            _append(self.summary, [classroom.summary])
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as file:
+        file.write("".join(f"{line}\n" for line in lines))
+
+
+class _SafeLines(io.TextIOBase):
+    """A text stream that passes each complete line through `log_safe` to `target`."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._target.write(log_safe(line) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def finish(self) -> None:
+        if self._pending:
+            self._target.write(log_safe(self._pending) + "\n")
+            self._pending = ""
+        self._target.flush()
+
+
+@contextmanager
+def guarded_log() -> Iterator[None]:
+    """While inside: workflow commands are off in the job log (`::stop-commands::` with a
+    token nobody can guess, resumed at the end), and every line `grade` prints to stdout or
+    stderr goes through `log_safe`. Student code never writes here (its output is piped),
+    but could reach the log through /proc without a sandbox: the stop covers that."""
+    token = secrets.token_hex(16)
+    out, err = sys.stdout, sys.stderr
+    out.write(f"::stop-commands::{token}\n")
+    out.flush()
+    safe_out, safe_err = _SafeLines(out), _SafeLines(err)
+    sys.stdout, sys.stderr = safe_out, safe_err
+    try:
+        yield
+    finally:
+        safe_out.finish()
+        safe_err.finish()
+        sys.stdout, sys.stderr = out, err
+        out.write(f"::{token}::\n")
+        out.flush()
