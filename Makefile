@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit system-packages sandbox-package clean
+.PHONY: demo test bench lint typecheck unit system-packages sandbox-package clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP) sandbox-package
 	$(BIN)/grade reference --assignment bs6207-a1 --out reports/reference/bs6207-a1
 
 test: system-packages lint typecheck unit
+
+# A measurement, not a test: ms per student for classes of 50 and 200 (see README, Speed).
+bench: $(STAMP) sandbox-package
+	$(BIN)/python -m grader.bench --students 50 200
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

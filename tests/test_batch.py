@@ -181,3 +181,19 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path: Path) -> None:
     assert grade.returncode == 0, errors
     assert sorted(line.split()[0] for line in out.splitlines()[:2]) == ["[1/2]", "[2/2]"]
     assert json.loads((tmp_path / "reports" / "ann" / "result.json").read_text())["score"] == 10
+
+
+def test_bench_prints_a_figure_per_class_size() -> None:
+    """`python -m grader.bench` grades a tiny class and prints ms per student beside the cost
+    of a fresh interpreter (the figures themselves are measured, never asserted)."""
+    bench = subprocess.run(
+        [sys.executable, "-m", "grader.bench", "--students", "2", "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bench.returncode == 0, bench.stderr
+    assert "fresh `python -c 'import torch'`:" in bench.stdout
+    row = next(line.split() for line in bench.stdout.splitlines() if line.strip().startswith("2 "))
+    assert len(row) == 4 and row[3].endswith("×")
+    assert "`grade` on one student, cold:" in bench.stdout

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from grader.assignment import Limits
 from grader.sandbox import isolation
 from grader.sandbox.forkserver import Forked
@@ -90,7 +92,7 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
         return Outcome(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         requests = Path(tmp) / "request.json"
-        requests.write_text(json.dumps({**request, "limits": limits.model_dump()}))
+        requests.write_bytes(orjson.dumps({**request, "limits": limits.model_dump()}))
         for group, names in GROUPS.items():
             work = Path(tmp) / group  # a fresh copy each: one process cannot rig the next
             problem = _private_copy(folder, work)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import numpy as np
+import orjson
 
 Json = dict[str, Any]
 STARTING = {
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> int:
     FOLDER = os.getcwd()
     RUN.channel = os.fdopen(int(argv[1]), "w", encoding="utf-8")
     group = argv[2]
-    request = json.loads(sys.stdin.read())
+    request = orjson.loads(sys.stdin.buffer.read())
     send = RUN.send
 
     import torch

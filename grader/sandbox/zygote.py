@@ -261,6 +261,7 @@ def _preload() -> Any:
     import traceback  # noqa: F401
 
     import numpy  # noqa: F401
+    import orjson  # noqa: F401
     import torch
     import torch.autograd.functional
     import torch.func
