@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
@@ -257,6 +258,25 @@ class Contract(_Model):
     )
 
 
+class GraphScript(_Model):
+    """The script of the assignment's Q2, whose autograd graph students draw and explain."""
+
+    script: str = Field(
+        min_length=1,
+        description="Python run in the student's sandbox with their folder importable (e.g. "
+        "`from network import build_network`); it must leave the loss tensor in `loss`",
+    )
+
+    @field_validator("script")
+    @classmethod
+    def _compiles(cls, script: str) -> str:
+        try:
+            compile(script, "graph.script", "exec")
+        except SyntaxError as error:
+            raise ValueError(f"line {error.lineno}: {error.msg}") from None
+        return script
+
+
 class Assignment(_Model):
     """One homework: the network, the data, the loss, the training and how it is graded."""
 
@@ -279,6 +299,11 @@ class Assignment(_Model):
     points: Points = Points()
     contract: Contract = Contract()
     limits: Limits = Limits()
+    graph: GraphScript | None = Field(
+        default=None,
+        description="Q2's script; without it the graph is that of the student's own network "
+        "and the assignment's loss on the published inputs",
+    )
 
     @model_validator(mode="after")
     def _data_fits_network(self) -> Assignment:

@@ -120,6 +120,7 @@ def _request(assignment: Assignment, calls: list[Call]) -> dict[str, Any]:
         },
         "backprop": {"module": contract.backprop_module, "function": contract.backprop_function},
         "loss": assignment.loss,
+        "graph_script": assignment.graph.script if assignment.graph else None,
         "calls": [call.request() for call in calls],
     }
 

@@ -235,8 +235,8 @@ BAD_FILES = [
     pytest.param(
         toml(head='name = "t"\ntitle = "A test"\nsead = 1'),
         "sead",
-        "sead is not a setting; did you mean seed? allowed here: contract, data, init, limits, "
-        "loss, name, network, points, seed, significant_figures, title, training",
+        "sead is not a setting; did you mean seed? allowed here: contract, data, graph, init, "
+        "limits, loss, name, network, points, seed, significant_figures, title, training",
         id="unknown top-level sead",
     ),
     pytest.param(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from classroom import EXAMPLES
 from conftest import Batch
 
+from grader import grading
+from grader.assignment import GraphScript, Points, load_assignment
 from grader.autograd_graph import Graph, Node, explain, from_answer, layers, normalize, unexplained
+from grader.errors import AssignmentError
 from grader.report.graph_view import graph_view
 
 
@@ -111,3 +117,52 @@ def test_without_a_graph_file_the_check_is_not_graded(batch: Batch) -> None:
     """A student with no graph.md, in an assignment giving Q2 no points, has no such check."""
     ids = [c.id for c in batch.results["transposed_weight_grads"].checks]
     assert "graph-explanation" not in ids
+
+
+GRAPH_SCRIPT = """
+import torch
+from network import build_network  # the student's folder is importable
+
+net = build_network(d=10, K=10)
+w = torch.ones(1, 3, requires_grad=True)
+x = torch.tensor([[1.0, 2.0, 3.0]])
+loss = torch.nn.functional.mse_loss(torch.sigmoid(x @ w.T), torch.zeros(1, 1))
+"""
+
+
+def test_the_assignments_graph_script_is_the_graph_drawn_and_explained(tmp_path: Path) -> None:
+    """With [graph] script in the assignment, the graph is that script's, run in the student's
+    sandbox: its nodes, and its leaf tensor named as in the script."""
+    assignment = load_assignment("bs6207-a1").model_copy(
+        update={"graph": GraphScript(script=GRAPH_SCRIPT)}
+    )
+    result = grading.grade_submission(EXAMPLES / "correct", assignment)
+    assert result.graph is not None
+    types = {normalize(node.type) for node in result.graph.nodes}
+    assert {"MseLossBackward", "SigmoidBackward", "MmBackward", "AccumulateGrad"} <= types
+    assert "AddmmBackward" not in types  # not the student's own network this time
+    leaves = [node.parameter for node in result.graph.nodes if node.type == "AccumulateGrad"]
+    assert leaves == ["w"]
+
+
+def test_a_graph_script_that_leaves_no_loss_is_an_error_for_the_ta() -> None:
+    """A script without a `loss` tensor fails the graph stage with a message naming it."""
+    assignment = load_assignment("bs6207-a1").model_copy(
+        update={
+            "graph": GraphScript(script="x = 1\n"),
+            "points": Points(**{"graph-explanation": 1}),
+        }
+    )
+    result = grading.grade_submission(EXAMPLES / "correct", assignment)
+    check = next(c for c in result.checks if c.id == "graph-explanation")
+    assert check.status == "error"
+    assert "graph script left loss = NoneType; expected a tensor" in check.message
+
+
+def test_a_graph_script_with_a_syntax_error_is_refused_at_load(tmp_path: Path) -> None:
+    """The TOML's graph.script is compiled when the assignment loads; the error names it."""
+    toml = (EXAMPLES.parent / "grader" / "assignments" / "bs6207-a1.toml").read_text()
+    path = tmp_path / "a.toml"
+    path.write_text(toml + '\n[graph]\nscript = """\nloss = (\n"""\n')
+    with pytest.raises(AssignmentError, match=r"graph\.script.*line"):
+        load_assignment(path)

@@ -322,10 +322,19 @@ def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json
 
 
 def _graph_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
-    """The autograd graph of the assignment's loss on the student's network, node by node."""
+    """The autograd graph of the assignment's graph script, or else of the assignment's loss
+    on the student's network, node by node."""
+    if request.get("graph_script"):
+        loss, parameters = _script_loss(request["graph_script"])
+    else:
+        loss, parameters = _own_loss(request, traced[0])
+    return _walk(loss, parameters), None
+
+
+def _own_loss(request: Json, net: Any) -> tuple[Any, dict[int, str]]:
+    """The assignment's loss on the student's network and the published inputs."""
     import torch
 
-    net, _ = traced
     parameters = {id(p): name for name, p in net.named_parameters()}
     dtype = next(net.parameters()).dtype
     p = _forward(net, torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1))
@@ -333,11 +342,38 @@ def _graph_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, A
     loss = ((p - y) ** 2).sum()
     if request["loss"] == "half_squared_error":
         loss = loss / 2
+    return loss, parameters
+
+
+def _script_loss(script: str) -> tuple[Any, dict[int, str]]:
+    """Run the assignment's graph script (the student's folder importable); its `loss`, and
+    names for the parameters it made: `net.0.weight` for a module's, `w` for a leaf tensor."""
+    import torch
+
+    _doing("graph", "running the assignment's graph script")
+    names: dict[str, Any] = {"__name__": "__graph__"}
+    exec(compile(script, "graph script", "exec"), names)  # the instructor's script
+    loss = names.get("loss")
+    if not isinstance(loss, torch.Tensor):
+        raise InterfaceError(
+            f"the assignment's graph script left loss = {type(loss).__name__}; expected a tensor"
+        )
+    parameters: dict[int, str] = {}
+    for name, value in names.items():
+        if isinstance(value, torch.nn.Module):
+            parameters |= {id(p): f"{name}.{n}" for n, p in value.named_parameters()}
+        elif isinstance(value, torch.Tensor) and value.requires_grad and value.is_leaf:
+            parameters.setdefault(id(value), name)
+    return loss, parameters
+
+
+def _walk(loss: Any, parameters: dict[int, str]) -> Json:
+    """Every node of the graph of `loss`, breadth first from it, and the edges between them."""
     ids: dict[Any, int] = {}
     nodes: list[Json] = []
     edges: list[list[int]] = []
     queue = [loss.grad_fn] if loss.grad_fn is not None else []
-    while queue and len(nodes) < 2000:  # breadth first from the loss
+    while queue and len(nodes) < 2000:
         function = queue.pop(0)
         if function in ids:
             continue
@@ -352,7 +388,7 @@ def _graph_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, A
         for child, _ in function.next_functions:
             if child in ids:
                 edges.append([index, ids[child]])
-    return {"nodes": nodes, "edges": edges}, None
+    return {"nodes": nodes, "edges": edges}
 
 
 # --- backprop ----------------------------------------------------------------------------------
