@@ -158,7 +158,7 @@ def _run_group(
     """Run one child; its answers by stage, and how it ended if it ended badly."""
     answers: dict[str, dict[str, Any]] = {}
     memory = limits.memory_mib * 2**20 + MEMORY_SLACK
-    with isolation.Cgroup.create(limits.processes, memory) as cgroup:
+    with isolation.child_cgroup(limits.processes, memory) as cgroup:
         read_end, write_end = os.pipe()
         try:
             with request.open("rb") as stdin:

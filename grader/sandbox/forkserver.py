@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from multiprocessing import util
 from pathlib import Path
 from typing import IO, Any
 
@@ -104,6 +105,8 @@ class ForkServer:
         )
         theirs.close()
         self.socket = ours
+        self.cgroup: Any = None  # the zygote's cgroup, set by isolation; removed in close()
+        self.tried_cgroup = False
         self.ready = False  # it says so once torch is imported: see _wait_ready
 
     def _wait_ready(self) -> None:
@@ -125,6 +128,7 @@ class ForkServer:
             server = cls._server
             if server is None or server.owner != os.getpid() or server.process.poll() is not None:
                 server = cls._server = cls(environment)
+                util.Finalize(server, server.close, exitpriority=10)  # at exit, workers too
             return server
 
     def spawn(self, spec: dict[str, Any], stdin: IO[bytes], channel: int) -> Forked:
@@ -145,9 +149,12 @@ class ForkServer:
         return Forked(status=status_read, stdout=os.fdopen(output_read, "rb", buffering=0))
 
     def close(self) -> None:
+        """Stop the zygote (it exits when its socket closes) and remove its cgroup."""
         self.socket.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.cgroup is not None:
+            self.cgroup.remove()

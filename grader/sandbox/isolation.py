@@ -90,7 +90,7 @@ def _namespaces_work() -> bool:
     """Whether the fork server can wall a child in here (tried once, on an empty folder)."""
     with tempfile.TemporaryDirectory(prefix="grade-probe-") as tmp:
         (Path(tmp) / "work").mkdir()
-        probe = spec(Path(tmp) / "work", "probe", None, isolate=True)
+        probe = spec(Path(tmp) / "work", "probe", isolate=True)
         try:
             done = subprocess.run(
                 [sys.executable, "-I", str(ZYGOTE), "--probe", json.dumps(probe)],
@@ -101,6 +101,45 @@ def _namespaces_work() -> bool:
         except (OSError, subprocess.TimeoutExpired):
             return False
     return done.returncode == 0
+
+
+@contextlib.contextmanager
+def child_cgroup(processes: int, memory_bytes: int) -> Iterator[Cgroup | None]:
+    """The group the next child runs in, capped; every process in it but the zygote is killed
+    after. With the fork server, its zygote's group (the child is born in it); with
+    bubblewrap, a group of the child's own."""
+    if mode() == "bubblewrap":
+        with Cgroup.create(processes, memory_bytes) as group:
+            yield group
+        return
+    group = _fork_server().cgroup
+    if group is not None and not group.limit(processes, memory_bytes):
+        group = None
+    try:
+        yield group
+    finally:
+        if group is not None:
+            group.kill_all()
+
+
+def _fork_server() -> ForkServer:
+    """This process's fork server, its zygote in a cgroup of its own where cgroups work."""
+    server = ForkServer.shared(environment())
+    if server.cgroup is None and not server.tried_cgroup:
+        server.tried_cgroup = True
+        group = Cgroup.make()
+        if group is not None:
+            group.spared = server.process.pid
+            try:
+                group.enter(server.process.pid)
+            except OSError:
+                group.remove()
+            else:
+                server.cgroup = group
+            with contextlib.suppress(OSError):  # needs CAP_SYS_RESOURCE; the child is the
+                # larger process at the memory cap anyway, so the killer picks it regardless
+                Path(f"/proc/{server.process.pid}/oom_score_adj").write_text("-1000")
+    return server
 
 
 def start(
@@ -119,18 +158,16 @@ def start(
             start_new_session=True,
             preexec_fn=cgroup.enter if cgroup else None,
         )
-    return ForkServer.shared(environment()).spawn(spec(work, group, cgroup), stdin, channel)
+    return _fork_server().spawn(spec(work, group), stdin, channel)
 
 
 def prestart() -> None:
     """Start this process's fork server now (it imports torch while other work goes on)."""
     if mode() != "bubblewrap":
-        ForkServer.shared(environment())
+        _fork_server()
 
 
-def spec(
-    work: Path, group: str, cgroup: Cgroup | None, isolate: bool | None = None
-) -> dict[str, object]:
+def spec(work: Path, group: str, isolate: bool | None = None) -> dict[str, object]:
     """What the fork server needs to wall in a child running `group` on `work`."""
     root = work.with_name(work.name + "-root")  # an empty folder the new root is mounted on
     root.mkdir(exist_ok=True)
@@ -142,7 +179,6 @@ def spec(
         "inside": INSIDE["submission"],
         "read_only": [f for f in [*_SYSTEM, *_python_roots()] if os.path.exists(f)],
         "masked": _masked(),
-        "cgroup": [str(path / "cgroup.procs") for path in cgroup.paths] if cgroup else [],
     }
 
 
@@ -184,49 +220,71 @@ def description() -> str:
 
 @dataclass
 class Cgroup:
-    """A cgroup v1 group per child in the `pids` and `memory` hierarchies."""
+    """A cgroup v1 group in the `pids` and `memory` hierarchies.
+
+    Moving a process into a group costs an RCU grace period (about 10 ms here), so the fork
+    server's zygote joins one group once and each child is born in it; `spared` is then the
+    zygote, never killed with the child, and never the out-of-memory killer's choice."""
 
     paths: list[Path]
+    spared: int | None = None
 
     @staticmethod
     def available() -> bool:
         return _writable(CGROUPS / "pids") and _writable(_memory_root())
 
     @classmethod
-    @contextlib.contextmanager
-    def create(cls, processes: int, memory_bytes: int) -> Iterator[Cgroup | None]:
-        """Make the group (or yield None where cgroups cannot be used), remove it after."""
+    def make(cls) -> Cgroup | None:
+        """A new empty group, or None where cgroups cannot be used."""
         if not cls.available():
-            yield None
-            return
+            return None
         _remove_stale_groups()
         name = f"grade-{uuid.uuid4().hex[:12]}"
         group = cls([CGROUPS / "pids" / name, _memory_root() / name])
         try:
             for path in group.paths:
                 path.mkdir()
-            (group.paths[0] / "pids.max").write_text(str(processes))
-            (group.paths[1] / "memory.limit_in_bytes").write_text(str(memory_bytes))
-            with contextlib.suppress(OSError):  # no swap accounting on some kernels
-                (group.paths[1] / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
         except OSError:
             group.remove()
-            yield None
-            return
+            return None
+        return group
+
+    @classmethod
+    @contextlib.contextmanager
+    def create(cls, processes: int, memory_bytes: int) -> Iterator[Cgroup | None]:
+        """A group for one child (or None where cgroups cannot be used), removed after."""
+        group = cls.make()
+        if group is not None and not group.limit(processes, memory_bytes):
+            group.remove()
+            group = None
         try:
             yield group
         finally:
-            group.remove()
+            if group is not None:
+                group.remove()
 
-    def enter(self) -> None:
-        """Move the calling process into the group (run in the child between fork and exec)."""
+    def limit(self, processes: int, memory_bytes: int) -> bool:
+        """Set the caps for the next child and clear the memory failure count; False if not."""
+        try:
+            (self.paths[0] / "pids.max").write_text(str(processes + self._spared_tasks()))
+            (self.paths[1] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            with contextlib.suppress(OSError):  # no swap accounting on some kernels
+                (self.paths[1] / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+            (self.paths[1] / "memory.failcnt").write_text("0")
+        except OSError:
+            return False
+        return True
+
+    def enter(self, pid: int | None = None) -> None:
+        """Move `pid` (default: the calling process) into the group."""
         for path in self.paths:
-            (path / "cgroup.procs").write_text(str(os.getpid()))
+            (path / "cgroup.procs").write_text(str(os.getpid() if pid is None else pid))
 
     def kill_all(self) -> None:
-        """SIGKILL every process still in the group."""
+        """SIGKILL every process still in the group, but the spared one."""
         for _ in range(50):
             pids = [int(p) for p in (self.paths[0] / "cgroup.procs").read_text().split()]
+            pids = [pid for pid in pids if pid != self.spared]
             if not pids:
                 return
             for pid in pids:
@@ -240,11 +298,23 @@ class Cgroup:
             return False
 
     def remove(self) -> None:
+        self.spared = None
         with contextlib.suppress(OSError):
             self.kill_all()
         for path in self.paths:
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+    def _spared_tasks(self) -> int:
+        """Threads of the spared process, which the pids cap counts too."""
+        if self.spared is None:
+            return 0
+        try:
+            status = Path(f"/proc/{self.spared}/status").read_text()
+        except OSError:
+            return 0
+        return next((int(line.split()[1]) for line in status.splitlines()
+                     if line.startswith("Threads:")), 1)  # fmt: skip
 
 
 STALE_SECONDS = 3600  # far longer than any child may run: such a group's grader was killed

@@ -2,20 +2,17 @@
 
 Run as `python -I zygote.py SOCKET_FD` by the grader (sandbox/forkserver.py), with the small
 fixed environment children get. It imports numpy, torch and child.py once (about 2 s of CPU),
-then for each request on SOCKET_FD forks:
-
-    zygote ── supervisor (own session, reports the exit status)
-                └── child: joins the cgroup; is pid 1 of new PID, mount, network, IPC and
-                    UTS namespaces; its root is a fresh tmpfs holding read-only binds of the
-                    system and Python folders, the private copy of the submission at
-                    /submission, an empty /tmp and /proc; runs as a uid of its own (no
-                    capabilities, no_new_privs); then child.main.
+then for each request on SOCKET_FD forks a child, which is born in the zygote's cgroup (the
+grader made it), becomes pid 1 of new PID, mount, network, IPC and UTS namespaces, gets a
+fresh tmpfs as its root holding read-only binds of the system and Python folders, the private
+copy of the submission at /submission, an empty /tmp and /proc, becomes a uid of its own (no
+capabilities, no_new_privs), and only then runs child.main.
 
 Like child.py, this file imports nothing of the grader, and the zygote never runs student
 code: every child starts from the same pristine, pre-loaded state, holding no ground truth.
 A request is one JSON message with four file descriptors (request on stdin, printed output,
-answer channel, status pipe). The supervisor writes `child PID` (the process group to kill)
-then `exit CODE` to the status pipe: the grader reads it as it would a child's exit code.
+answer channel, status pipe). The zygote writes `child PID` (the process group to kill) then
+`exit CODE` to the status pipe: the grader reads it as it would a child's exit code.
 """
 
 from __future__ import annotations
@@ -206,8 +203,7 @@ def _child(
         os.dup2(output, 1)
         os.dup2(output, 2)
         _close_all_but(0, 1, 2, channel)  # the zygote's socket above all: no more forks
-        for procs in spec["cgroup"]:
-            Path(procs).write_text(str(os.getpid()))
+        Path("/proc/self/oom_score_adj").write_text("0")  # the zygote's -1000 is not the child's
         if spec["isolate"]:
             _check(
                 _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare"
