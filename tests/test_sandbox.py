@@ -1,11 +1,16 @@
-"""The sandbox's parts that need no student process: output capping and oversized folders."""
+"""The sandbox's parts that need no student process: output capping, oversized folders and
+reading packed arrays."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from grader.assignment import Limits
-from grader.sandbox import STAGES, Output, run_student
+from grader.sandbox import STAGES, Output, _unpacked, run_student
 
 
 def test_output_keeps_head_and_tail_and_marks_the_cut() -> None:
@@ -30,3 +35,28 @@ def test_oversized_folder_is_refused_without_running(tmp_path: Path) -> None:
     outcome = run_student(tmp_path, {"calls": []}, Limits(submission_mib=1))
     assert outcome.stages == {}
     assert outcome.failures == dict.fromkeys(STAGES, "the submission folder holds more than 1 MiB")
+
+
+def test_packed_arrays_come_back_as_arrays_nan_and_inf_kept() -> None:
+    """An answer's packed array is read as float64 with its shape; NaN and inf survive."""
+    values = np.array([[1.5, np.nan], [-np.inf, 2e-300]])
+    packed = {"f8": base64.b64encode(values.astype("<f8").tobytes()).decode(), "shape": [2, 2]}
+    array = _unpacked(packed)
+    assert isinstance(array, np.ndarray) and array.shape == (2, 2)
+    np.testing.assert_array_equal(array, values)
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        {"f8": base64.b64encode(b"\0" * 8).decode(), "shape": [2]},  # too few bytes
+        {"f8": "not base64!", "shape": [0]},
+        {"f8": "", "shape": [-1]},
+        {"f8": "", "shape": "[]"},
+        {"f8": 1, "shape": []},
+        {"f8": "", "shape": [], "extra": 1},
+    ],
+)
+def test_a_packing_that_does_not_add_up_stays_as_it_came(packed: dict[str, object]) -> None:
+    """A forged or broken packing is not an array: the checks then say it is not numbers."""
+    assert _unpacked(packed) is packed

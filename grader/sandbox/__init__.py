@@ -11,8 +11,10 @@ to validate: the children never decide a grade. A watchdog kills a child that go
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import math
 import os
 import selectors
 import shutil
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from grader.assignment import Limits
@@ -230,7 +233,7 @@ def _watch(
 def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
     """Take one answer line; True if it shows progress. Malformed lines are ignored."""
     try:
-        message = json.loads(line)
+        message = json.loads(line, object_hook=_unpacked)
         stage = message["stage"]
     except (ValueError, TypeError, KeyError):
         return False
@@ -244,6 +247,25 @@ def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
     else:
         current["doing"] = str(message.get("doing", STAGES[stage]))[:200]
     return True
+
+
+def _unpacked(value: dict[str, Any]) -> Any:
+    """An array the child packed ({"f8": base64 float64 bytes, "shape": [...]}) as a NumPy
+    array; anything else, or a packing that does not add up, as it came."""
+    if value.keys() != {"f8", "shape"}:
+        return value
+    shape, data = value["shape"], value["f8"]
+    if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+        return value
+    if not isinstance(data, str):
+        return value
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        return value
+    if len(raw) != 8 * math.prod(shape):
+        return value
+    return np.frombuffer(raw, dtype="<f8").reshape(shape)
 
 
 def _stop(child: subprocess.Popen[bytes] | Forked, cgroup: isolation.Cgroup | None) -> None:

@@ -13,6 +13,7 @@ This file imports nothing of the grader: inside the sandbox it is all there is o
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import difflib
 import importlib
@@ -312,9 +313,11 @@ def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json
             dW, db = [], []
             for event in linears:
                 grad = by_name[event["weight"]].grad
-                dW.append(None if grad is None else grad.double().tolist())
+                dW.append(None if grad is None else _packed(grad.detach().double().numpy()))
                 bias_grad = by_name[event["bias"]].grad if event["bias"] else None
-                db.append(None if bias_grad is None else bias_grad.double().tolist())
+                db.append(
+                    None if bias_grad is None else _packed(bias_grad.detach().double().numpy())
+                )
             results.append({"dW": dW, "db": db})
         except Exception as error:
             results.append({"error": _describe(error)})
@@ -436,11 +439,17 @@ def _as_gradients(returned: Any, contract: Json) -> Json:
         arrays = []
         for index, item in enumerate(items):
             try:
-                arrays.append(_to_array(item).tolist())
+                arrays.append(_packed(_to_array(item)))
             except (TypeError, ValueError) as error:
                 return {"error": f"{name}: {key}[{index}] is not an array of numbers ({error})"}
         out[key] = arrays
     return out
+
+
+def _packed(array: np.ndarray[Any, Any]) -> Json:
+    """An array as the parent reads it: float64 bytes (NaN and infinities kept) and a shape."""
+    data = np.ascontiguousarray(array, dtype="<f8").tobytes()
+    return {"f8": base64.b64encode(data).decode("ascii"), "shape": list(array.shape)}
 
 
 def _to_array(item: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
