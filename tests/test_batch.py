@@ -3,12 +3,18 @@ and an interrupted batch (Ctrl-C or a kill) loses nothing that finished."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from pathlib import Path
 
 import classroom
@@ -197,3 +203,33 @@ def test_bench_prints_a_figure_per_class_size() -> None:
     row = next(line.split() for line in bench.stdout.splitlines() if line.strip().startswith("2 "))
     assert len(row) == 4 and row[3].endswith("×")
     assert "`grade` on one student, cold:" in bench.stdout
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """With stderr on a terminal, a progress bar counts students there; stdout keeps one line
+    per student, without the [n/N] prefix the bar replaces."""
+    make_class(tmp_path / "class", {"ann": "correct", "bob": "correct"})
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 wide
+    shown: list[bytes] = []
+
+    def read_terminal() -> None:  # as it comes: Linux drops what is left once the child ends
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 65536):
+                shown.append(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    grade = subprocess.Popen(
+        [str(Path(sys.executable).with_name("grade")), str(tmp_path / "class"), "--assignment",
+         "bs6207-a1", "--reports", str(tmp_path / "reports"), "--jobs", "1"],
+        stdout=subprocess.PIPE, stderr=terminal, text=True,
+    )  # fmt: skip
+    os.close(terminal)
+    out, _ = grade.communicate(timeout=120)
+    reader.join(timeout=10)
+    os.close(controller)
+    assert grade.returncode == 0
+    bar = b"".join(shown).decode(errors="replace")
+    assert "2/2" in bar and "student" in bar
+    assert [line.split()[0] for line in out.splitlines()[:2]] == ["ann", "bob"]
