@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -85,3 +87,18 @@ def test_environment_is_the_small_fixed_one(walls: dict[str, Any]) -> None:
 def test_runs_under_a_uid_of_its_own(walls: dict[str, Any]) -> None:
     """Not root, and not a uid any other process has."""
     assert walls["uid"] >= 100_000
+
+
+@pytest.mark.skipif(isolation.mode() == "bubblewrap", reason="bubblewrap needs no fork server")
+def test_a_killed_fork_server_is_started_anew(tmp_path: Path) -> None:
+    """If the zygote is killed between students, the next student is graded by a new one."""
+    assignment = load_assignment("bs6207-a1")
+    folder = classroom.make_submission("returns_none", tmp_path)
+    server = isolation._fork_server()
+    server._wait_ready()
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    result = grading.grade_submission(classroom.EXAMPLES / "correct", assignment)
+    assert result.score == result.max_score
+    assert isolation._fork_server().process.pid != server.process.pid
+    assert grading.grade_submission(folder, assignment).score < result.max_score

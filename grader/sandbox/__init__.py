@@ -32,7 +32,7 @@ import orjson
 
 from grader.assignment import Limits
 from grader.sandbox import isolation
-from grader.sandbox.forkserver import Forked
+from grader.sandbox.forkserver import Forked, ForkServerError
 
 GROUPS = {"network": ("network", "autograd", "graph"), "backprop": ("backprop",)}
 STAGES = {
@@ -158,7 +158,21 @@ def _skip(folder: str, names: list[str]) -> set[str]:
 def _run_group(
     work: Path, request: Path, group: str, limits: Limits, output: Output, calls: int
 ) -> tuple[dict[str, dict[str, Any]], str]:
-    """Run one child; its answers by stage, and how it ended if it ended badly."""
+    """Run one child; its answers by stage, and how it ended if it ended badly. A fork server
+    that died (killed from outside) is started anew, once; failing again, that is the ending."""
+    try:
+        return _run_child(work, request, group, limits, output, calls)
+    except ForkServerError:
+        pass
+    try:
+        return _run_child(work, request, group, limits, output, calls)
+    except ForkServerError as error:
+        return {}, f"the grader's sandbox failed to start ({error}); show this to your TA"
+
+
+def _run_child(
+    work: Path, request: Path, group: str, limits: Limits, output: Output, calls: int
+) -> tuple[dict[str, dict[str, Any]], str]:
     answers: dict[str, dict[str, Any]] = {}
     memory = limits.memory_mib * 2**20 + MEMORY_SLACK
     with isolation.child_cgroup(limits.processes, memory) as cgroup:
