@@ -68,6 +68,19 @@ class TensorComparison:
         return agreeing_figures(self.max_relative_error)
 
 
+def relative_error(a: Array, b: Array) -> Array:
+    """The rule's measure, entry by entry, of two float64 arrays of one shape: |a - b| over
+    max(|a|, |b|, FLOOR * M); 0 where they are equal, inf where either is NaN or infinite."""
+    finite = np.isfinite(a) & np.isfinite(b)
+    size = np.maximum(np.abs(a), np.abs(b))
+    largest = float(np.max(size, where=finite, initial=0.0))
+    with np.errstate(all="ignore"):  # non-finite entries are inf; 1e308 - -1e308 is inf
+        diff = np.abs(a - b)
+        scale = np.maximum(size, FLOOR * largest)  # > 0 where diff is not 0
+        scaled = np.divide(diff, scale, out=np.zeros_like(diff), where=diff != 0)
+    return np.where(finite, scaled, np.inf)
+
+
 def compare(
     actual: npt.ArrayLike, expected: npt.ArrayLike, sig_figs: int = 5, name: str = ""
 ) -> TensorComparison:
@@ -77,24 +90,13 @@ def compare(
     if a.shape != b.shape:
         reason = f"shape {a.shape} differs from expected {b.shape}"
         return TensorComparison(name=name, agree=False, sig_figs=sig_figs, reason=reason)
-    finite = np.isfinite(a) & np.isfinite(b)
-    largest = float(np.max(np.abs(np.where(finite, a, 0.0)), initial=0.0))
-    largest = max(largest, float(np.max(np.abs(np.where(finite, b, 0.0)), initial=0.0)))
-    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), FLOOR * largest)
-    with np.errstate(all="ignore"):  # non-finite entries are judged below; 1e308 - -1e308 is inf
-        diff = np.abs(a - b)
-        rel = np.where(finite, np.where(diff == 0, 0.0, diff / scale), np.inf)
-    bad = rel > tolerance(sig_figs)
-    n_bad = int(np.count_nonzero(bad))
-    worst = (
-        tuple(int(i) for i in np.unravel_index(int(np.argmax(rel)), rel.shape))
-        if rel.size
-        else None
-    )
-    max_rel = float(np.max(rel)) if rel.size else 0.0
+    rel = relative_error(a, b)
+    n_bad = int(np.count_nonzero(rel > tolerance(sig_figs)))
+    worst = int(np.argmax(rel)) if rel.size else None
+    infinite = rel.size - int(np.count_nonzero(np.isfinite(a) & np.isfinite(b)))
     reason = ""
-    if not finite.all():
-        reason = f"{int(np.count_nonzero(~finite))} entries are NaN or infinite"
+    if infinite:
+        reason = f"{infinite} entries are NaN or infinite"
     elif n_bad:
         reason = (
             f"{n_bad} of {rel.size} entries differ by more than one unit in the "
@@ -106,8 +108,10 @@ def compare(
         sig_figs=sig_figs,
         reason=reason,
         relative_error=rel,
-        max_relative_error=max_rel,
-        worst_index=worst,
+        max_relative_error=float(rel.flat[worst]) if worst is not None else 0.0,
+        worst_index=(
+            tuple(int(i) for i in np.unravel_index(worst, rel.shape)) if worst is not None else None
+        ),
         n_disagree=n_bad,
     )
 

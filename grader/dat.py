@@ -30,7 +30,7 @@ import re
 from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,10 @@ _NOT_NAMES = frozenset({"nan", "inf", "infinity"})
 _VALUE = re.compile(
     r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
     re.ASCII | re.IGNORECASE,
+)
+# A line of values only, checked at once (the common case): values split by spaces or tabs.
+_VALUES = re.compile(
+    rf"[ \t]*(?:{_VALUE.pattern})(?:[ \t]+(?:{_VALUE.pattern}))*[ \t]*", re.ASCII | re.IGNORECASE
 )
 _DIM = re.compile("[0-9]+", re.ASCII)
 _MAX_DIM_DIGITS = 18
@@ -98,22 +102,41 @@ def gradient_blocks(
 # --- reading ------------------------------------------------------------------------------
 
 
+class DatBlock(NamedTuple):
+    """One block as read: its values, and the values as written (to judge their precision)."""
+
+    name: str
+    values: npt.NDArray[np.float64]
+    tokens: list[str]
+    line: int  # of the header
+
+
 def parse_dat(text: str, *, path: Path | str | None = None) -> Blocks:
     """Parse .dat text into arrays by block name; raise DatFormatError naming the line at fault.
 
     `path` only labels the errors. Text without blocks (empty, or only comments) gives {}.
     """
-    blocks: Blocks = {}
+    return {block.name: block.values for block in parse_dat_blocks(text, path=path)}
+
+
+def parse_dat_blocks(text: str, *, path: Path | str | None = None) -> list[DatBlock]:
+    """parse_dat, block by block with the tokens as written and the header's line."""
+    blocks: list[DatBlock] = []
     header_lines: dict[str, int] = {}
     block: _Block | None = None
     text = text.removeprefix(codecs.BOM_UTF8.decode())
-    for number, line in enumerate(_LINE_END.split(text), start=1):
-        tokens = _TOKEN.findall(line.partition("#")[0])
+    lines = _LINE_END.split(text) if "\r" in text else text.split("\n")  # the same, faster
+    for number, line in enumerate(lines, start=1):
+        content = line.partition("#")[0]
+        if block is not None and _VALUES.fullmatch(content):  # no value is a name
+            block.add(content.split(), number, path)
+            continue
+        tokens = _TOKEN.findall(content)
         if not tokens:
             continue
         if is_name(tokens[0]):
             if block is not None:
-                blocks[block.name] = block.finish(path)
+                blocks.append(block.finish(path))
             block = _Block.start(tokens, number, path)
             if block.name in header_lines:
                 raise DatFormatError(
@@ -134,7 +157,7 @@ def parse_dat(text: str, *, path: Path | str | None = None) -> Blocks:
             )
         block.add(tokens, number, path)
     if block is not None:
-        blocks[block.name] = block.finish(path)
+        blocks.append(block.finish(path))
     return blocks
 
 
@@ -174,6 +197,7 @@ class _Block:
         self.line = line
         self.size = math.prod(dims)
         self.values = array("d")
+        self.tokens: list[str] = []
 
     @classmethod
     def start(cls, tokens: list[str], line: int, path: Path | str | None) -> _Block:
@@ -225,9 +249,10 @@ class _Block:
                 path=path,
             )
         self.values.extend(map(float, tokens))
+        self.tokens += tokens
 
-    def finish(self, path: Path | str | None) -> npt.NDArray[np.float64]:
-        """The block's array, once its count is checked against the header."""
+    def finish(self, path: Path | str | None) -> DatBlock:
+        """The block as read, once its count is checked against the header."""
         if len(self.values) != self.size:
             count = len(self.values)
             raise DatFormatError(
@@ -236,7 +261,8 @@ class _Block:
                 line=self.line,
                 path=path,
             )
-        return np.array(self.values, dtype=np.float64).reshape(self.dims)
+        values = np.array(self.values, dtype=np.float64).reshape(self.dims)
+        return DatBlock(self.name, values, self.tokens, self.line)
 
 
 def _bad_token(tokens: list[str], line: int, path: Path | str | None) -> DatFormatError:

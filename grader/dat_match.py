@@ -49,21 +49,22 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from grader.dat import parse_dat
 from grader.dat_precision import ShortPrecision, half_units, listed, percent, plural_s, shortfall
 from grader.errors import DatFormatError
-from grader.printed import PrintedBlock, read_gradient_text, significant_figures
+from grader.printed import PrintedBlock, read_dat_text, read_gradient_text
 
 Array = npt.NDArray[np.float64]
 Shape = tuple[int, ...]
 Verdict = Literal["agree", "cannot show", "disagree"]
 T = TypeVar("T")
+G = TypeVar("G", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,12 @@ def read_printed(path: Path) -> list[PrintedBlock]:
         raise DatFormatError("is not a text file", path=path)
     if _CANONICAL_START.match(text):
         try:
-            parse_dat(text, path=path)
+            blocks = read_dat_text(text, path=path)
         except DatFormatError as error:
             reason = f"{error.reason} (see the .dat format in README)"
             raise DatFormatError(reason, line=error.line, path=path) from None
-    blocks = read_gradient_text(text)
+    else:
+        blocks = read_gradient_text(text)
     if not blocks:
         raise DatFormatError("holds no numbers", path=path)
     return blocks
@@ -232,6 +234,7 @@ class _Key:
         return self.kind, self.layer, self.step
 
 
+@lru_cache(maxsize=4096)  # the same labels come back in every file
 def _parse(label: str) -> _Key:
     """The kind, layer, SGD step and record number a label names."""
     record = re.match(r"\s*([0-9]+)\s*:", label)
@@ -474,20 +477,20 @@ def _build(
         if len(shape := wanted[name][1]) == 2 and shape[0] != shape[1]:
             proofs.setdefault(fits[name], []).append(name)
     layout = "transposed" if "transposed" in proofs else "expected" if "same" in proofs else None
-    exact = any(significant_figures(t) >= 15 for i in found.values() for t in blocks[i].tokens)
-    halves = half_units(blocks, sorted(found.values()), exact)
+    printed = half_units(blocks, sorted(found.values()))
     values, half, short, flipped, by_file = {}, {}, {}, [], []
     for name in sorted(found, key=list(wanted).index):
         block, want, label = blocks[found[name]], wanted[name][1], keys[found[name]]
         square = len(want) == 2 and want[0] == want[1] > 1 and fits[name] == "same"
         like_file = square and "transposed" in proofs and "same" not in proofs
         turn = fits[name] == "transposed" or (square and label.transposed) or like_file
-        parts = [block.values, halves[found[name]][0], np.array(block.tokens, dtype=object)]
+        precision = printed[found[name]]
         if turn:
             flipped.append(name)
-            parts = [p.reshape([d for d in block.values.shape if d > 1] or [1, 1]).T for p in parts]
-        values[name], half[name], printed = (p.reshape(want) for p in parts)
-        falls_short = shortfall(values[name], half[name], printed, sig_figs, halves[found[name]][1])
+        values[name] = _shaped(block.values, want, turn)
+        half[name] = _shaped(precision.half, want, turn)
+        figures = _shaped(precision.figures, want, turn)
+        falls_short = shortfall(values[name], half[name], figures, sig_figs, precision.decimals)
         if falls_short is not None:
             short[name] = falls_short
         if like_file and not label.transposed:
@@ -512,3 +515,10 @@ def _build(
         shown = ", ".join(f"{n} ({' × '.join(map(str, wanted[n][1]))})" for n in missing)
         notes.append(f"not found: {shown}")
     return Match(values, notes, missing, short, half, flipped, layout)
+
+
+def _shaped(entries: npt.NDArray[G], want: Shape, turn: bool) -> npt.NDArray[G]:
+    """A block's entries in the expected shape, read transposed if `turn`."""
+    if turn:
+        entries = entries.reshape([d for d in entries.shape if d > 1] or [1, 1]).T
+    return entries.reshape(want)

@@ -3,16 +3,15 @@ and the entries printed too coarsely for n significant figures (see grader.dat_m
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
 
-from grader.compare import FLOOR, compare, tolerance
-from grader.printed import PrintedBlock, significant_figures
+from grader.compare import FLOOR, relative_error, tolerance
+from grader.printed import PrintedBlock
 
 Array = npt.NDArray[np.float64]
 
@@ -30,71 +29,158 @@ class ShortPrecision:
 
 # --- precision ------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
+Ints = npt.NDArray[np.int64]  # of Python ints (dtype object) if an exponent outgrows int64
+Bools = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class BlockPrecision:
+    """How precisely one block is printed, entry by entry."""
+
+    half: Array  # half a unit of each entry's last printed digit (0 if the file prints exactly)
+    figures: Ints  # significant figures printed (as `significant_figures` counts them)
+    decimals: int | None  # the decimals printed, when printed to a fixed number of them
 
 
 @dataclass(frozen=True)
 class _Digits:
-    scientific: bool
-    exponent: int
-    decimals: int  # printed after the point
-    zero: bool
-    last: int  # power of ten of the last nonzero digit
-    lead: int  # power of ten of the first nonzero digit
+    """How each of a run of number tokens is printed, one entry per token."""
+
+    number: Bools  # not nan or inf
+    scientific: Bools
+    exponent: Ints
+    decimals: Ints  # printed after the point
+    zero: Bools  # no nonzero digit
+    last: Ints  # power of ten of the last nonzero digit (0 if zero)
+    lead: Ints  # power of ten of the first nonzero digit (0 if zero)
+
+    def __getitem__(self, at: slice) -> _Digits:
+        return _Digits(*(getattr(self, f.name)[at] for f in fields(self)))
+
+    @property
+    def nonzero(self) -> Bools:
+        return self.number & ~self.zero
+
+    @property
+    def figures(self) -> Ints:
+        """Digits from the first nonzero one to the last printed; 0 for zeros, nan and inf."""
+        return np.where(self.nonzero, self.lead - self.exponent + self.decimals + 1, 0)
 
 
-def _digits(token: str) -> _Digits | None:
-    """How a number token is printed; None for nan and inf."""
-    number = _NUMBER.fullmatch(token)
-    if number is None or not (number[1] or number[2]):
-        return None
-    whole, fraction, exponent = number[1], number[2] or "", int(number[3] or 0)
-    digits = (whole + fraction).lstrip("0")
-    if not digits:
-        return _Digits(number[3] is not None, exponent, len(fraction), True, 0, 0)
-    lead = (
-        exponent + len(whole.lstrip("0")) - 1
-        if whole.lstrip("0")
-        else exponent - 1 - (len(fraction) - len(fraction.lstrip("0")))
+def _digits(tokens: Sequence[str]) -> _Digits:
+    """How number tokens (decimal, nan or inf, as grader.printed reads them) are printed, read
+    from all their characters at once: the tokens joined, each with a space after it."""
+    text = np.frombuffer(" ".join([*tokens, ""]).encode("ascii", "replace"), dtype=np.uint8)
+    end = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    start = np.cumsum(end + 1) - end - 1
+    token = np.repeat(np.arange(len(tokens)), end + 1)
+    at = np.arange(text.size) - start[token]  # a character's place in its token
+
+    def place(mask: Bools, none: Ints, reduce: np.ufunc = np.minimum) -> Ints:
+        """Per token, the first place where `mask` holds (the last with np.maximum), or none."""
+        return reduce.reduceat(np.where(mask, at, none[token]), start)
+
+    e = place((text | 0x20) == ord("e"), end)  # e or E
+    point = place(text == ord("."), e)  # where the whole part ends
+    mantissa = at < e[token]
+    nonzero_digit = mantissa & (text >= ord("1")) & (text <= ord("9"))
+    lead_at = place(nonzero_digit, end)
+    last_at = place(nonzero_digit, np.full_like(end, -1), np.maximum)
+    zero = lead_at == end
+    after = (at > e[token]) & (at < end[token])
+    exponent = _exponents(tokens, text, after, end[token] - at - 1, start, e)
+
+    def power(digit_at: Ints) -> Ints:
+        """The power of ten of each token's mantissa digit at `digit_at`."""
+        return np.where(zero, 0, exponent + point - digit_at - (digit_at < point))
+
+    letter = mantissa & ((text | 0x20) >= ord("a")) & ((text | 0x20) <= ord("z"))
+    return _Digits(
+        number=~np.logical_or.reduceat(letter, start),  # nan, inf
+        scientific=e < end,
+        exponent=exponent,
+        decimals=np.maximum(e - point - 1, 0),
+        zero=zero,
+        last=power(last_at),
+        lead=power(lead_at),
     )
-    last = lead - len(digits.rstrip("0")) + 1
-    return _Digits(number[3] is not None, exponent, len(fraction), False, last, lead)
 
 
-def half_units(
-    blocks: Sequence[PrintedBlock], chosen: list[int], exact: bool
-) -> dict[int, tuple[Array, int | None]]:
-    """Per block, half a unit of each entry's last printed digit and the decimals printed
-    (None when printed to significant figures); see the module docstring."""
-    parsed = {i: [d for t in blocks[i].tokens if (d := _digits(t)) is not None] for i in chosen}
-    grids: dict[int, int | None] = {}
-    for i, digits in parsed.items():
-        styles = {d.scientific for d in digits}
-        nonzero = [d for d in digits if not d.zero]
-        finest = min((d.last for d in nonzero), default=0)
-        leads = {d.lead for d in nonzero if d.last == finest}
-        grids[i] = -finest if styles == {True} and len(leads) > 1 else None
-        figures = Counter(d.lead - d.exponent + d.decimals for d in nonzero).most_common(1)
-        places = Counter(d.decimals for d in nonzero).most_common(1)
-        if styles == {False} and (not nonzero or places[0][1] > figures[0][1]):
-            grids[i] = max(d.decimals for d in digits)  # more alike in decimals than figures
+def _exponents(
+    tokens: Sequence[str],
+    text: npt.NDArray[np.uint8],
+    after: Bools,
+    rank: Ints,
+    start: Ints,
+    e: Ints,
+) -> Ints:
+    """The integer after each token's `e` (0 without one): the digits `after` it times ten to
+    their `rank` from the token's end; over 15 characters long, by Python's int. `start` and
+    `e` are where each token starts and where its `e` is."""
+    digit = text.astype(np.int64) - ord("0")
+    digits = after & (digit >= 0) & (digit <= 9)
+    size = np.add.reduceat(np.where(digits, digit * 10 ** np.where(digits, rank, 0), 0), start)
+    exponent = np.where(np.logical_or.reduceat(after & (text == ord("-")), start), -size, size)
+    long = np.flatnonzero(np.add.reduceat(after, start) > 15)
+    if long.size:
+        exponent = exponent.astype(object)
+        exponent[long] = [int(tokens[i][e[i] + 1 :]) for i in long.tolist()]
+    return exponent
+
+
+def _powers_of_ten(powers: Ints) -> Array:
+    """10.0 ** k for each k as Python computes it (numpy's power may round differently)."""
+    unique, inverse = np.unique(powers, return_inverse=True)
+    return np.array([10.0 ** int(k) for k in unique], dtype=np.float64)[inverse]
+
+
+def _most(values: Ints) -> int:
+    """How often the most common value occurs."""
+    return int(np.unique(values, return_counts=True)[1].max())
+
+
+def _grid(d: _Digits) -> int | None:
+    """The decimals a block is printed to, told alone: scientific on one decimal grid across
+    decades, or fixed point alike in decimals more than in figures; None if to figures."""
+    styles, nonzero = d.scientific[d.number], d.nonzero
+    if styles.size and styles.all() and nonzero.any():
+        finest = d.last[nonzero].min()
+        return int(-finest) if np.unique(d.lead[nonzero & (d.last == finest)]).size > 1 else None
+    fixed = styles.size and not styles.any()
+    if fixed and (not nonzero.any() or _most(d.decimals[nonzero]) > _most(d.figures[nonzero])):
+        return int(d.decimals[d.number].max())  # more alike in decimals than figures
+    return None
+
+
+def half_units(blocks: Sequence[PrintedBlock], chosen: list[int]) -> dict[int, BlockPrecision]:
+    """Per block, half a unit of each entry's last printed digit, its figures and the decimals
+    printed (None when printed to significant figures); see the module docstring. A file that
+    prints 15 or more figures anywhere is printed exactly (`repr`): its halves are 0."""
+    every = _digits([token for i in chosen for token in blocks[i].tokens])
+    powers = _powers_of_ten(np.where(every.nonzero, every.exponent - every.decimals, 0))
+    units = np.where(every.nonzero, powers, 0.0)  # of each token's own last digit
+    exact = bool(np.any(every.figures >= 15))
+    at, done = {}, 0
+    for i in chosen:
+        at[i], done = slice(done, done + len(blocks[i].tokens)), done + len(blocks[i].tokens)
+    digits = {i: every[at[i]] for i in chosen}
+    grids = {i: _grid(d) for i, d in digits.items()}
     ranked = Counter(g for g in grids.values() if g is not None).most_common(1)
-    for i, digits in parsed.items():  # np.round(x, k) in blocks that cannot show it alone
+    for i, d in digits.items():  # np.round(x, k) in blocks that cannot show it alone
         common, grid = (ranked[0][0] if ranked else None), grids[i]
-        if common is None or any(d.last < -common for d in digits if not d.zero):
+        if common is None or np.any(d.last[d.nonzero] < -common):
             continue
-        alone = grid is None and len({d.scientific for d in digits}) < 2
+        alone = grid is None and np.unique(d.scientific[d.number]).size < 2
         if alone or (grid is not None and grid < common):
             grids[i] = common  # alone, it could be either; or numpy dropped trailing zeros
     result = {}
-    for i in chosen:
-        units, grid = [], grids[i]
-        for d in map(_digits, blocks[i].tokens):
-            own = 0.0 if d is None or d.zero else 10.0 ** (d.exponent - d.decimals)
-            if d is not None and grid is not None:  # fixed point, or rounded to decimals
-                own = max(own if d.scientific else 0.0, 10.0**-grid)
-            units.append(0.0 if exact else own / 2)
-        result[i] = (np.array(units).reshape(blocks[i].values.shape), grids[i])
+    for i, d in digits.items():
+        unit, grid, shape = units[at[i]], grids[i], blocks[i].values.shape
+        if grid is not None:  # fixed point, or rounded to decimals
+            on_grid = np.maximum(np.where(d.scientific, unit, 0.0), 10.0**-grid)
+            unit = np.where(d.number, on_grid, unit)
+        half = np.zeros_like(unit) if exact else unit / 2
+        result[i] = BlockPrecision(half.reshape(shape), d.figures.reshape(shape), grid)
     return result
 
 
@@ -102,22 +188,24 @@ def short_entries(values: Array, half: Array, sig_figs: int) -> npt.NDArray[np.b
     """Entries printed too coarsely for the rule: at or above FLOOR of the tensor's largest, a
     unit of the last digit more than the rule allows (fewer than `sig_figs` figures); below
     it, half a unit more than the rule allows (the print alone could break the rule)."""
-    rel = compare(values, values + half, sig_figs).relative_error
-    assert rel is not None
+    if not half.any():  # printed exactly: no entry is short
+        return np.zeros(values.shape, dtype=np.bool_)
+    rel = relative_error(values, values + half)
     largest = float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
     need = np.where(np.abs(values) >= FLOOR * largest, tolerance(sig_figs) / 2, tolerance(sig_figs))
     return np.isfinite(values) & (rel > need)
 
 
 def shortfall(
-    values: Array, half: Array, tokens: npt.NDArray[np.object_], sig_figs: int, grid: int | None
+    values: Array, half: Array, figures: Ints, sig_figs: int, grid: int | None
 ) -> ShortPrecision | None:
     short = short_entries(values, half, sig_figs)
     if not short.any():
         return None
-    figures = [significant_figures(str(t)) for t in tokens[short & (values != 0)]]
+    printed = figures[short & (values != 0)]
+    fewest = int(printed.min()) if printed.size else 0
     zeros = int(np.count_nonzero((values == 0) & (half > 0)))
-    return ShortPrecision(values.size, len(figures), zeros, min(figures, default=0), grid)
+    return ShortPrecision(values.size, int(printed.size), zeros, fewest, grid)
 
 
 def plural_s(count: int) -> str:

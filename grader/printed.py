@@ -29,12 +29,13 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from typing import TypeAlias
+from pathlib import Path
+from typing import TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from grader.dat import is_name, parse_dat
+from grader.dat import parse_dat_blocks
 from grader.errors import DatFormatError
 
 _NUMBER = r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf(?:inity)?)"
@@ -45,6 +46,8 @@ _IN_ARRAY = re.compile(
     r"|(?P<ellipsis>\.\.\.)",
     re.ASCII | re.IGNORECASE,
 )
+# An innermost list of numbers only, most of a printed array: read at once.
+_ROW = re.compile(rf"\[[\s,]*(?:{_NUMBER}(?=[\s,\]])[\s,]*)*\]", re.ASCII | re.IGNORECASE)
 _START = re.compile(r"(?<![A-Za-z0-9_])(?:(?P<call>tensor|array)\(|\[)")
 _SCALAR = re.compile(rf"\s*({_NUMBER})(?=[\s,)])", re.ASCII | re.IGNORECASE)
 # `, grad_fn=<AddmmBackward0>, dtype=torch.float64)`; one level of parens for `size=(0, 3)`.
@@ -89,28 +92,20 @@ def significant_figures(token: str) -> int:
 def read_gradient_text(text: str) -> list[PrintedBlock]:
     """Blocks of canonical .dat text (labels are block names), else of printed text."""
     try:
-        arrays = parse_dat(text)
+        return read_dat_text(text)
     except DatFormatError:
         return read_blocks(text)
-    blocks: list[PrintedBlock] = []
-    header: tuple[str, int] | None = None
-    tokens: list[str] = []
-    for number, line in enumerate(_LINE_END.split(text.removeprefix("\ufeff")), start=1):
-        words = line.partition("#")[0].split()
-        if words and is_name(words[0]):
-            if header is not None:
-                blocks.append(PrintedBlock(header[0], arrays[header[0]], tokens, header[1]))
-            header, tokens = (words[0], number), []
-        else:
-            tokens.extend(words)
-    if header is not None:
-        blocks.append(PrintedBlock(header[0], arrays[header[0]], tokens, header[1]))
-    return blocks
+
+
+def read_dat_text(text: str, *, path: Path | str | None = None) -> list[PrintedBlock]:
+    """Blocks of canonical .dat text, labelled with their names; DatFormatError if it is not."""
+    return [PrintedBlock(*block) for block in parse_dat_blocks(text, path=path)]
 
 
 def read_blocks(text: str) -> list[PrintedBlock]:
     """Every numeric block in printed text, in file order; see the module docstring."""
-    return _Reader(_LINE_END.sub("\n", text.removeprefix("\ufeff"))).read()
+    text = text.removeprefix("\ufeff")
+    return _Reader(_LINE_END.sub("\n", text) if "\r" in text else text).read()
 
 
 class _Reader:
@@ -227,14 +222,22 @@ def _brackets(text: str, position: int, doomed: set[int]) -> tuple[_Nested, int]
     """Parse the `[...]` at `position` into nested lists of number tokens (and `...` marks).
 
     On failure every `[` still open fails at the same place, so all go into `doomed` and are
-    not parsed again: each character is parsed at most twice, however the brackets nest.
+    not parsed again: each character is parsed at most twice (and tried twice as part of a
+    row of numbers), however the brackets nest.
     """
     stack: list[tuple[int, list[_Nested]]] = []
     while position not in doomed and (token := _IN_ARRAY.match(text, position)) is not None:
         if token["open"]:
             if len(stack) == _MAX_DEPTH:
                 break
-            stack.append((position, []))
+            row = _ROW.match(text, position)
+            numbers: list[_Nested] = (
+                [n for n in _SEPARATORS.split(row[0][1:-1]) if n] if row else []
+            )
+            stack.append((position, numbers))
+            if row:
+                position = row.end() - 1  # its `]` closes it
+                continue
         elif token["close"]:
             done = stack.pop()[1]
             if not stack:
@@ -254,6 +257,9 @@ def _shape(nested: _Nested | list[str], tokens: list[str]) -> tuple[int, ...] | 
             return None
         tokens.append(nested)
         return ()
+    if list not in map(type, nested) and "..." not in nested:  # a row of numbers, at once
+        tokens.extend(cast("list[str]", nested))
+        return (len(nested),)
     shapes = [_shape(item, tokens) for item in nested]
     if not shapes:
         return (0,)

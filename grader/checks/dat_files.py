@@ -4,9 +4,9 @@ carry enough figures, and agree with the reference and with each other (the home
 Files are read from the submission as text, never run. `grader.dat_match` matches their blocks
 to W1, b1, ... (canonical names, or labels, orders, layouts and appended runs as students print
 them) and its notes go into the details. Each file is compared with the reference, and the two
-with each other, by `compare_all`; a tensor that disagrees only where its print rounds away the
-figures is a precision problem and is said as one, not as a wrong value. Weights written in
-(in, out) layout are read, compared, and fail as a layout problem.
+with each other, by `judge` (the rule of grader.compare); a tensor that disagrees only where
+its print rounds away the figures is a precision problem and is said as one, not as a wrong
+value. Weights written in (in, out) layout are read, compared, and fail as a layout problem.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from grader.checks import (
     result,
     tensor_table,
 )
-from grader.compare import compare, compare_all
+from grader.compare import compare
 from grader.dat import Blocks
 from grader.dat_match import Match, match_blocks, read_printed
 from grader.dat_verdict import judge
@@ -58,15 +58,14 @@ def check(context: Context) -> CheckResult:
             problems += _against_reference(dat.name, dat.match, expected, sig_figs, tables)
     first, second = files
     if first.match is not None and second.match is not None:
-        between = compare_all(second.blocks, first.blocks, sig_figs)
-        for tensor in between.tensors:
-            a, b, name = second.match, first.match, tensor.name
+        a, b = second.match, first.match
+        for name in [n for n in b.blocks if n in a.blocks]:
             verdict = judge(
                 name, a.blocks[name], b.blocks[name], a.half[name], b.half[name], sig_figs
             )
             if verdict.verdict != "disagree":  # printed too coarsely: said above
                 continue
-            text = describe_disagreement(tensor, second.blocks, first.blocks)
+            text = describe_disagreement(verdict.comparison, a.blocks, b.blocks)
             problems.append(f"{second.name} against {first.name}: {text}")
     if problems:
         more = f" (and {len(problems) - 1} more problems below)" if len(problems) > 1 else ""
@@ -107,13 +106,16 @@ def _against_reference(
         shown = ", ".join(match.missing[:6]) + (", ..." if len(match.missing) > 6 else "")
         misfit = next((n for n in match.notes if ", but " in n and " is named " in n), "")
         missing.append(f"{name}: has no block {shown}" + (f" ({misfit})" if misfit else ""))
-    comparison = compare_all(match.blocks, expected, sig_figs)
-    for tensor in comparison.tensors:
-        got, want, half = match.blocks[tensor.name], expected[tensor.name], match.half[tensor.name]
-        verdict = judge(tensor.name, got, want, half, 0 * want, sig_figs, b_exact=True).verdict
-        if verdict == "cannot show":
+    verdicts = [
+        judge(name, match.blocks[name], want, match.half[name], 0 * want, sig_figs, b_exact=True)
+        for name, want in expected.items()
+        if name in match.blocks
+    ]
+    for verdict in verdicts:
+        tensor, got, want = verdict.comparison, match.blocks[verdict.name], expected[verdict.name]
+        if verdict.verdict == "cannot show":
             coarse.append(tensor.name)
-        if verdict != "disagree":
+        if verdict.verdict != "disagree":
             continue
         text = describe_disagreement(tensor, match.blocks, expected)
         if got.ndim == 2 and got.shape[0] == got.shape[1] > 1 and compare(got.T, want).agree:
@@ -123,7 +125,7 @@ def _against_reference(
         tables.append(table.model_copy(update={"name": f"{name}: {tensor.name}"}))
     if match.transposed:
         first, shape = match.transposed[0], expected[match.transposed[0]].shape
-        right = all(t.agree for t in comparison.tensors if t.name in match.transposed)
+        right = all(v.comparison.agree for v in verdicts if v.name in match.transposed)
         verb = "is" if len(match.transposed) == 1 else "are"
         layout.append(
             f"{name} against the reference: {first}: shape {shape[::-1]} differs from expected "
