@@ -30,9 +30,10 @@ from grader import grading
 from grader.assignment import Assignment
 from grader.errors import GradeError
 from grader.files import write_atomic
-from grader.report import write_report
+from grader.report import jinja, write_report
 from grader.result import GradeResult
-from grader.sandbox import isolation, submission_files
+from grader.sandbox import isolation
+from grader.sandbox.run import submission_files
 
 SOURCES = (Path(__file__).parent, Path(__file__).parent.parent / "reference")
 
@@ -156,9 +157,11 @@ def _grade_all(
         return
     if jobs == 1 or len(folders) == 1:
         isolation.prestart()
+        jinja.warm()  # while the fork server imports torch
         for folder in folders:
             yield grade_one(folder, assignment, reports, keys[folder])
         return
+    isolation.stop_fork_server()  # each worker starts its own; this process needs none
     context = multiprocessing.get_context("fork")  # workers inherit the loaded grader
     tasks = [(folder, keys[folder]) for folder in folders]
     pool = context.Pool(min(jobs, len(folders)), _worker_start, (assignment, reports))

@@ -25,7 +25,8 @@ from grader.checks import (
     result,
 )
 from grader.result import CheckResult, GradeResult, Seeds
-from grader.sandbox import isolation, run_student
+from grader.sandbox import isolation
+from grader.sandbox.run import run_student
 from grader.truth import ground_truth, hidden_seeds, step_blocks
 
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {

@@ -13,7 +13,7 @@ import pytest
 from grader.assignment import load_assignment
 from grader.checks import Context, architecture, dat_files, no_autograd
 from grader.dat import format_dat
-from grader.sandbox import Outcome
+from grader.sandbox.run import Outcome
 from grader.truth import ground_truth
 
 

@@ -625,7 +625,7 @@ def diagnosed_check() -> CheckResult:
     from grader.assignment import load_assignment
     from grader.checks import Call, Context
     from grader.checks.gradients import check_backprop
-    from grader.sandbox import Outcome
+    from grader.sandbox.run import Outcome
     from grader.truth import ground_truth, step_blocks
 
     assignment = load_assignment("bs6207-a1")

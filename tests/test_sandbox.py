@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grader.assignment import Limits
-from grader.sandbox import STAGES, Output, _unpacked, run_student
+from grader.sandbox.run import STAGES, Output, _unpacked, run_student
 
 
 def test_output_keeps_head_and_tail_and_marks_the_cut() -> None:

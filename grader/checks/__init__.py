@@ -14,7 +14,7 @@ from grader.assignment import Assignment
 from grader.compare import TensorComparison
 from grader.dat import Blocks
 from grader.result import CheckResult, Status, TensorTable
-from grader.sandbox import Outcome
+from grader.sandbox.run import Outcome
 from grader.truth import GroundTruth
 from reference import Array
 

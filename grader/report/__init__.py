@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
 from grader.compare import tolerance
 from grader.diagnose import first_failing
 from grader.files import write_atomic
 from grader.report.charts import START_LABEL, ChartView, chart_view
 from grader.report.formatting import format_error, format_score, format_shape, format_value
 from grader.report.graph_view import GraphView, graph_view
+from grader.report.jinja import template
 from grader.report.svg import Box, Label, LegendItem, Line
 from grader.report.tables import (
     HEATMAP_MAX,
@@ -57,12 +56,6 @@ __all__ = [
     "write_report",
 ]
 
-_ENV = Environment(
-    loader=PackageLoader("grader", "report/templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
 
 _BADGES: dict[Status, str] = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 
@@ -238,7 +231,7 @@ def report_view(result: GradeResult) -> ReportView:
 
 def render_report(result: GradeResult) -> str:
     """The report page for `result`: one self-contained HTML5 document."""
-    return _ENV.get_template("report.html.j2").render(view=report_view(result))
+    return template("report.html.j2").render(view=report_view(result))
 
 
 def write_report(result: GradeResult, folder: Path) -> Path:

@@ -15,22 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
 from grader.assignment import Assignment
 from grader.exports.roster import Roster
 from grader.exports.summary import by_name, check_ids, first_diagnosis, points
+from grader.report.jinja import template
 from grader.report.svg import Box, Label, Line, px, text_width
 from grader.result import CheckResult, GradeResult
 
 __all__ = ["MISTAKES", "ClassView", "class_view", "render_class_page"]
 
-_ENV = Environment(
-    loader=PackageLoader("grader", "report/templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
 
 # Each diagnosis kind (grader/diagnose.py) in words a TA scans; an unknown kind shows as itself.
 MISTAKES = {
@@ -415,4 +408,4 @@ def render_class_page(
 ) -> str:
     """index.html for the class: one self-contained HTML5 document."""
     view = class_view(results, assignment, roster)
-    return _ENV.get_template("index.html.j2").render(view=view)
+    return template("index.html.j2").render(view=view)

@@ -131,6 +131,15 @@ class ForkServer:
                 util.Finalize(server, server.close, exitpriority=10)  # at exit, workers too
             return server
 
+    @classmethod
+    def discard(cls) -> None:
+        """Close this process's zygote, if it started one; the next `shared` starts anew."""
+        with cls._lock:
+            server, cls._server = cls._server, None
+        if server is not None and server.owner == os.getpid():
+            server.process.kill()  # now: it may still be importing torch
+            server.close()
+
     def spawn(self, spec: dict[str, Any], stdin: IO[bytes], channel: int) -> Forked:
         """Fork a child for `spec`, reading `stdin`, answering on `channel` (a pipe's end)."""
         self._wait_ready()

@@ -167,6 +167,12 @@ def prestart() -> None:
         _fork_server()
 
 
+def stop_fork_server() -> None:
+    """Stop this process's fork server, if it has one (before forking workers that need their
+    own: one zygote less importing torch on the cores they grade on)."""
+    ForkServer.discard()
+
+
 def spec(work: Path, group: str, isolate: bool | None = None) -> dict[str, object]:
     """What the fork server needs to wall in a child running `group` on `work`."""
     root = work.with_name(work.name + "-root")  # an empty folder the new root is mounted on

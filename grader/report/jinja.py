@@ -1,0 +1,23 @@
+"""The reports' one Jinja environment: autoescape on (student text is untrusted), an undefined
+name an error, each template compiled once per process."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+
+ENVIRONMENT = Environment(
+    loader=PackageLoader("grader", "report/templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def template(name: str) -> Template:
+    return ENVIRONMENT.get_template(name)
+
+
+def warm() -> None:
+    """Compile every template now (about 0.2 s), e.g. while the fork server starts."""
+    for name in ENVIRONMENT.list_templates(extensions=["j2"]):
+        ENVIRONMENT.get_template(name)
