@@ -102,3 +102,25 @@ def test_a_killed_fork_server_is_started_anew(tmp_path: Path) -> None:
     assert result.score == result.max_score
     assert isolation._fork_server().process.pid != server.process.pid
     assert grading.grade_submission(folder, assignment).score < result.max_score
+
+
+@pytest.mark.skipif(isolation.mode() != "namespaces", reason="walls built by the fork server")
+def test_a_sandbox_that_cannot_be_built_is_the_graders_failure_not_the_students(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the walls cannot be built (here: a read-only folder that does not exist), no
+    student code ran: the message blames the grader and asks for the TA."""
+    real_spec = isolation.spec
+
+    def broken(work: Path, group: str, isolate: bool | None = None) -> dict[str, object]:
+        built = real_spec(work, group, isolate)
+        built["read_only"] = ["/nonexistent-grade-folder"]
+        return built
+
+    monkeypatch.setattr(isolation, "spec", broken)
+    result = grading.grade_submission(classroom.EXAMPLES / "correct", load_assignment("bs6207-a1"))
+    check = next(c for c in result.checks if c.id == "network-architecture")
+    assert check.status == "error"
+    assert "the grader's sandbox failed to start" in check.message
+    assert "show this to your TA" in check.message
+    assert "grade: the sandbox could not start" in result.output

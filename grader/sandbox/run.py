@@ -189,6 +189,11 @@ def _run_child(
         failure = getattr(child, "failure", None)  # the fork server's, not the student's
         if failure:
             stopped = f"the grader's sandbox failed to start ({failure}); show this to your TA"
+        elif not answers and not stopped:  # no student code runs before the child's first word
+            stopped = (
+                f"the grader's sandbox failed to start ({_ending(child.returncode, limits, None)}"
+                "; its message is in the printed output); show this to your TA"
+            )
         ending = stopped or _ending(child.returncode, limits, cgroup)
     return answers, ending
 
