@@ -38,7 +38,7 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 DEVICES = ("null", "zero", "random", "urandom")
-FIRST_UID = 100_000  # a child runs as FIRST_UID + its supervisor's pid: no two alike at once
+FIRST_UID = 100_000  # a child runs as FIRST_UID + 512 × zygote pid + its number: none alike
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
