@@ -38,26 +38,45 @@ def listening() -> Iterator[socket.socket]:
     server.close()
 
 
-@pytest.fixture(scope="module")
-def walls(tmp_path_factory: pytest.TempPathFactory, listening: socket.socket) -> dict[str, Any]:
-    """What the probing student found, graded like any student."""
+# Every way of walling in that works here: as root the fork server's namespaces, and
+# bubblewrap where installed (what a TA's laptop uses), forced in turn.
+SANDBOXES = [
+    name
+    for name, works in (
+        ("namespaces", isolation.mode() == "namespaces"),
+        ("bubblewrap", isolation.bwrap_works()),
+    )
+    if works
+]
+
+
+@pytest.fixture(scope="module", params=SANDBOXES)
+def walls(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    listening: socket.socket,
+) -> dict[str, Any]:
+    """What the probing student found, graded like any student in each sandbox."""
     folder = classroom.make_submission("probes_its_walls", tmp_path_factory.mktemp("class"))
     port = listening.getsockname()[1]
     grader = str(classroom.ROOT / "grader")
     (folder / "walls.json").write_text(json.dumps({"port": port, "grader": grader}))
-    result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(isolation, "mode", lambda: request.param)
+        result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
     assert result.score == result.max_score, [c.message for c in result.checks]
     line = next(line for line in result.output.splitlines() if line.startswith("WALLS "))
     found: dict[str, Any] = json.loads(line.removeprefix("WALLS "))
-    return found
+    return found | {"sandbox": request.param, "isolation": result.isolation}
 
 
 def test_only_system_python_and_the_submission_are_visible(walls: dict[str, Any]) -> None:
     """The file system holds the system's folders, Python's and /submission: not the grader."""
     system = {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp", "usr"}
     python = {Path(folder).parts[1] for folder in (sys.prefix, sys.base_prefix, torch_folder())}
+    inside = {"submission"} | ({"grade"} if walls["sandbox"] == "bubblewrap" else set())
     assert "submission" in walls["root"]
-    assert set(walls["root"]) <= system | python | {"submission"}
+    assert set(walls["root"]) <= system | python | inside  # bubblewrap's /grade: child.py
     assert walls["grader_visible"] is False
 
 
@@ -80,13 +99,31 @@ def test_no_other_process_is_visible(walls: dict[str, Any]) -> None:
 
 def test_environment_is_the_small_fixed_one(walls: dict[str, Any]) -> None:
     """Nothing of the grader's environment leaks in."""
-    assert set(walls["environment"]) <= set(isolation.environment()) | {"LC_CTYPE"}
+    assert set(walls["environment"]) <= set(isolation.environment()) | {"LC_CTYPE", "PWD"}
 
 
-@pytest.mark.skipif(isolation.mode() != "namespaces", reason="uids are the fork server's")
 def test_runs_under_a_uid_of_its_own(walls: dict[str, Any]) -> None:
-    """Not root, and not a uid any other process has."""
+    """In the fork server's namespaces, not root and not a uid any other process has."""
+    if walls["sandbox"] != "namespaces":
+        pytest.skip("bubblewrap keeps the uid and drops every capability instead")
     assert walls["uid"] >= 100_000
+
+
+def test_the_result_says_which_sandbox(walls: dict[str, Any]) -> None:
+    """result.json and the report name the sandbox the student's code ran in."""
+    assert walls["sandbox"] in walls["isolation"]
+
+
+def test_without_a_sandbox_grading_still_works_and_says_so(tmp_path: Path) -> None:
+    """Neither root nor bubblewrap: the fork server runs children unwalled, the grades are the
+    same, and the result says the network was not isolated."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(isolation, "mode", lambda: "none")
+        result = grading.grade_submission(
+            classroom.EXAMPLES / "correct", load_assignment("bs6207-a1")
+        )
+    assert result.score == result.max_score, [c.message for c in result.checks]
+    assert "network not isolated" in result.isolation
 
 
 @pytest.mark.skipif(isolation.mode() == "bubblewrap", reason="bubblewrap needs no fork server")

@@ -191,7 +191,8 @@ def spec(work: Path, group: str, isolate: bool | None = None) -> dict[str, objec
 def _bwrap_command(work: Path, channel: int, group: str) -> list[str]:
     """The bubblewrap command line that runs child.py on `work`."""
     python = [sys.executable, "-I"]
-    sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    # --cap-drop ALL: run as root, bubblewrap would otherwise leave the child every capability
+    sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     # /tmp first: a Python installed under /tmp (a CI checkout) is bound on top of it
     sandbox += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for folder in [*_SYSTEM, *_python_roots()]:

@@ -135,13 +135,14 @@ class Zygote:
         stdin, output, channel, status = fds
         try:
             if spec["isolate"]:  # the next child is pid 1 of a PID namespace of its own
-                _check(_libc.setns(self.own_pids, CLONE_NEWPID), "setns")
                 _check(_libc.unshare(CLONE_NEWPID), "unshare")
             self.count += 1
             uid = FIRST_UID + os.getpid() * 512 + self.count % 512  # no two alike at once
             pid = os.fork()
             if pid == 0:
                 _child(spec, stdin, output, channel, uid, self.child)
+            if spec["isolate"]:  # back to the zygote's own: that namespace ends with the child
+                _check(_libc.setns(self.own_pids, CLONE_NEWPID), "setns")
             os.write(status, f"child {pid}\n".encode())
             self.running[pid] = status
         except OSError as error:
