@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
         if not path.is_dir():
             raise GradeError(f"{path}: no such folder; give a submission or a folder of them")
         if any((path / marker).exists() for marker in markers):
-            found.append(path)
+            found.append(Path(os.path.abspath(path)))  # `grade .` is named after its folder
             continue
         inside = sorted(
             p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))

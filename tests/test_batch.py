@@ -233,3 +233,12 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     bar = b"".join(shown).decode(errors="replace")
     assert "2/2" in bar and "student" in bar
     assert [line.split()[0] for line in out.splitlines()[:2]] == ["ann", "bob"]
+
+
+def test_grading_dot_names_the_student_after_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`grade .` inside a submission reports it under its folder's name, not under ''."""
+    folder = make_class(tmp_path / "class", {"ann": "correct"}) / "ann"
+    monkeypatch.chdir(folder)
+    assert api.find_submissions([Path(".")], ASSIGNMENT)[0].name == "ann"
