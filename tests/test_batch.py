@@ -23,6 +23,7 @@ import pytest
 from grader import api, batch
 from grader.assignment import load_assignment
 from grader.result import GradeResult
+from grader.sandbox import isolation
 
 ASSIGNMENT = load_assignment("bs6207-a1")
 PRESET = Path(batch.__file__).parent / "assignments" / "bs6207-a1.toml"
@@ -242,3 +243,20 @@ def test_grading_dot_names_the_student_after_the_folder(
     folder = make_class(tmp_path / "class", {"ann": "correct"}) / "ann"
     monkeypatch.chdir(folder)
     assert api.find_submissions([Path(".")], ASSIGNMENT)[0].name == "ann"
+
+
+@pytest.mark.skipif(not isolation.Cgroup.available(), reason="the fork bomb needs a process cap")
+def test_hostile_students_in_parallel_workers_harm_no_classmate(tmp_path: Path) -> None:
+    """A fork bomb, a memory blow-up and an infinite loop graded by two workers beside correct
+    students: each hostile one gets its error, every correct one full marks."""
+    students = {"a": "fork_bomb", "b": "correct", "c": "memory_blowup", "d": "correct"}
+    students |= {"e": "infinite_loop", "f": "correct"}
+    folders = sorted(make_class(tmp_path / "class", students).iterdir())
+    assignment = load_assignment(slow_assignment(tmp_path))  # 3 s watchdog, 512 MiB
+    results = {r.student: r for r in api.grade_class(folders, assignment, tmp_path / "r", jobs=2)}
+    for name in ("b", "d", "f"):
+        assert results[name].score == results[name].max_score, results[name].checks
+    for name in ("a", "c", "e"):
+        assert classroom.statuses(results[name])["backprop-gradients"] == "error"
+    assert "memory limit of 512 MiB" in classroom.message(results["c"], "backprop-gradients")
+    assert "timed out after 3 s" in classroom.message(results["e"], "backprop-gradients")
