@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grader.assignment import Limits
-from grader.sandbox.run import STAGES, Output, _unpacked, run_student
+from grader.sandbox.run import STAGES, Output, _unpacked, packed, run_student
 
 
 def test_output_keeps_head_and_tail_and_marks_the_cut() -> None:
@@ -60,3 +60,11 @@ def test_packed_arrays_come_back_as_arrays_nan_and_inf_kept() -> None:
 def test_a_packing_that_does_not_add_up_stays_as_it_came(packed: dict[str, object]) -> None:
     """A forged or broken packing is not an array: the checks then say it is not numbers."""
     assert _unpacked(packed) is packed
+
+
+def test_packed_round_trips_every_float64() -> None:
+    """What the grader packs for a child reads back bit for bit, NaN, -0.0 and subnormals too."""
+    values = np.array([[0.1, -0.0, np.nan], [5e-324, -np.inf, 1 / 3]])
+    back = _unpacked(packed(values))
+    assert back.shape == values.shape
+    assert back.tobytes() == values.tobytes()

@@ -14,7 +14,7 @@ from grader.assignment import Assignment
 from grader.compare import TensorComparison
 from grader.dat import Blocks
 from grader.result import CheckResult, Status, TensorTable
-from grader.sandbox.run import Outcome
+from grader.sandbox.run import Outcome, packed
 from grader.truth import GroundTruth
 from reference import Array
 
@@ -43,13 +43,13 @@ class Call:
     y: Array
     expected: Blocks  # W1, b1, ... (step-prefixed for multi-step assignments)
 
-    def request(self) -> dict[str, list[Any]]:
-        """The call as the child receives it."""
+    def request(self) -> dict[str, Any]:
+        """The call as the child receives it: every array packed as float64 bytes."""
         return {
-            "weights": [w.tolist() for w in self.weights],
-            "biases": [b.tolist() for b in self.biases],
-            "x": self.x.tolist(),
-            "y": self.y.tolist(),
+            "weights": [packed(w) for w in self.weights],
+            "biases": [packed(b) for b in self.biases],
+            "x": packed(self.x),
+            "y": packed(self.y),
         }
 
     @property

@@ -67,6 +67,7 @@ def main(argv: list[str]) -> int:
     RUN.channel = os.fdopen(int(argv[1]), "w", encoding="utf-8")
     group = argv[2]
     request = orjson.loads(sys.stdin.buffer.read())
+    request["calls"] = [_call_arrays(call) for call in request["calls"]]
     send = RUN.send
 
     import torch
@@ -444,6 +445,21 @@ def _as_gradients(returned: Any, contract: Json) -> Json:
                 return {"error": f"{name}: {key}[{index}] is not an array of numbers ({error})"}
         out[key] = arrays
     return out
+
+
+def _call_arrays(call: Json) -> Json:
+    """A call of the request with its packed arrays (as _packed makes them) unpacked."""
+
+    def unpack(value: Json) -> np.ndarray[Any, Any]:
+        raw = base64.b64decode(value["f8"])
+        return np.frombuffer(raw, dtype="<f8").reshape(value["shape"]).copy()
+
+    return {
+        "weights": [unpack(w) for w in call["weights"]],
+        "biases": [unpack(b) for b in call["biases"]],
+        "x": unpack(call["x"]),
+        "y": unpack(call["y"]),
+    }
 
 
 def _packed(array: np.ndarray[Any, Any]) -> Json:

@@ -268,6 +268,12 @@ def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
+def packed(array: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """An array as the children send theirs: float64 bytes in base64, and its shape."""
+    data = np.ascontiguousarray(array, dtype="<f8").tobytes()
+    return {"f8": base64.b64encode(data).decode("ascii"), "shape": list(array.shape)}
+
+
 def _unpacked(value: dict[str, Any]) -> Any:
     """An array the child packed ({"f8": base64 float64 bytes, "shape": [...]}) as a NumPy
     array; anything else, or a packing that does not add up, as it came."""
