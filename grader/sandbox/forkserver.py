@@ -3,7 +3,7 @@
 `import torch` costs about 2 s of CPU; grading a student costs a few milliseconds. So each
 grading process starts one zygote that has imported torch and forks a child per run, instead
 of a fresh interpreter per run. A `Forked` child offers what the watchdog needs of a
-`subprocess.Popen`: `stdout`, `poll()`, `wait()`, `returncode`, and `kill()` for its group.
+`subprocess.Popen`: `stdout`, `pid` (its process group), `poll()`, `wait()`, `returncode`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ForkServerError(RuntimeError):
 
 @dataclass
 class Forked:
-    """A child forked by the zygote, seen through its supervisor's status pipe."""
+    """A child forked by the zygote, seen through the status pipe the zygote writes to."""
 
     status: int
     stdout: IO[bytes]
@@ -61,7 +61,7 @@ class Forked:
                 self._ended = True
                 os.close(self.status)
                 if self.returncode is None:
-                    self.returncode = -signal.SIGKILL  # the supervisor died without telling
+                    self.returncode = -signal.SIGKILL  # the zygote died without telling
                 return
             self._pending += data
             *lines, self._pending = self._pending.split(b"\n")
