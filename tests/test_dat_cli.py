@@ -107,6 +107,18 @@ def grade_dat(
     return code, captured.out, captured.err
 
 
+def grade_pair(capsys: pytest.CaptureFixture[str], folder: Path, assignment: str) -> str:
+    """What `grade dat` prints for a folder's torch_autograd.dat and my_autograd.dat."""
+    _, out, _ = grade_dat(
+        capsys,
+        folder / "torch_autograd.dat",
+        folder / "my_autograd.dat",
+        "--assignment",
+        assignment,
+    )
+    return out
+
+
 @needs_corpus
 @pytest.mark.parametrize(
     ("folder", "torch_file", "my_file", "assignment", "code", "word"),
@@ -149,13 +161,7 @@ def test_borderline_pair_shows_its_figures(capsys: pytest.CaptureFixture[str]) -
     """cyberpunk-newman's final pair: tensors printed with 5 figures agree to 5 (the figure is
     shown), the 4-decimal ones cannot show it, and both files' layouts are said."""
     folder = CORPUS / "cyberpunk-newman__Master" / "BS6207"
-    _, out, _ = grade_dat(
-        capsys,
-        folder / "torch_autograd.dat",
-        folder / "my_autograd.dat",
-        "--assignment",
-        "bs6207-a1",
-    )
+    out = grade_pair(capsys, folder, "bs6207-a1")
     rows = table(out)
     assert rows["W2"][:3] == ["21×21", "agree", "5"]
     assert rows["b2"][:3] == ["21", "agree", "5"]
@@ -170,13 +176,7 @@ def test_appended_runs_and_transposed_squares_are_said(capsys: pytest.CaptureFix
     """Ironarrow98: 6 appended runs, the input layer missing, the my file's hidden weights
     transposed (agreeing only so), and the printing's 5 decimals."""
     folder = CORPUS / "Ironarrow98__Zhang_Chenxi_BS6207_A1"
-    _, out, _ = grade_dat(
-        capsys,
-        folder / "torch_autograd.dat",
-        folder / "my_autograd.dat",
-        "--assignment",
-        "bs6207-a1",
-    )
+    out = grade_pair(capsys, folder, "bs6207-a1")
     assert "  A: 6 runs of 22 blocks appended; the last was read" in out
     assert "  A: not found: W1 (21 × 10), b1 (21)" in out
     assert table(out)["W5"][3].startswith("B read transposed")
@@ -187,13 +187,7 @@ def test_appended_runs_and_transposed_squares_are_said(capsys: pytest.CaptureFix
 def test_records_take_the_last(capsys: pytest.CaptureFixture[str]) -> None:
     """NIYUXIN's 100 records (one per sample) are read by the last, and it says so."""
     folder = CORPUS / "NIYUXIN__BS6207_Assignments" / "Assignment1"
-    _, out, _ = grade_dat(
-        capsys,
-        folder / "torch_autograd.dat",
-        folder / "my_autograd.dat",
-        "--assignment",
-        "sigmoid-d2",
-    )
+    out = grade_pair(capsys, folder, "sigmoid-d2")
     assert (
         "  A: 100 records of 6 blocks, '0:' to '99:' (one per sample, say); the last was read"
         in out
