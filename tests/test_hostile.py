@@ -115,8 +115,21 @@ def test_hostile_submission_verdict(
     assert message(result, check_id).startswith(text)
 
 
+@pytest.mark.parametrize(
+    "behaviour", ["segfault_in_backprop", "exits_importing_backprop", "memory_blowup"]
+)
+def test_a_process_killed_in_backprop_leaves_the_network_graded(
+    behaviour: str, batch: Batch
+) -> None:
+    """Backprop runs first in the student's process; when that process dies there, the network's
+    stages run in a fresh one, so only the backprop checks are lost."""
+    checks = statuses(batch.results[behaviour])
+    assert checks["backprop-gradients"] == "error"
+    assert checks["network-architecture"] == checks["autograd-gradients"] == "pass"
+
+
 def test_forged_answers_are_refused(batch: Batch) -> None:
-    """Answers forged from the network process count for nothing, and reach no other process."""
+    """Answers forged by the network's code count for nothing, and reach no other process."""
     result = batch.results["forges_answers"]
     assert statuses(result) == {
         "network-architecture": "fail",

@@ -1,12 +1,13 @@
 """The child process: imports a student's modules, runs them, and sends back data, never verdicts.
 
-Run as `python -I child.py CHANNEL_FD GROUP` with the private copy of the submission as its
-working directory and the request (contract, limits, calls) as JSON on stdin. GROUP `network`
-runs the stages `network` (build the network, trace its operations by running it) and
-`autograd` (the reference's parameters loaded into it, forward, torch autograd); GROUP
-`backprop` runs the stage `backprop` (the student's function on every call, with autograd made
-unusable while it runs). Each stage sends JSON lines to CHANNEL_FD: what it is doing before
-each step (the parent's watchdog counts these as progress), then its result.
+Run as `python -I child.py CHANNEL_FD GROUPS` with the private copy of the submission as its
+working directory and the request (contract, limits, calls) as JSON on stdin. GROUPS is a
+comma-separated list run in order: group `backprop` runs the stage `backprop` (the student's
+function on every call, with autograd made unusable while it runs); group `network` runs the
+stages `network` (build the network, trace its operations by running it), `autograd` (the
+reference's parameters loaded into it, forward, torch autograd) and `graph`. Each stage sends
+JSON lines to CHANNEL_FD: what it is doing before each step (the parent's watchdog counts these
+as progress), then its result.
 
 This file imports nothing of the grader: inside the sandbox it is all there is of it.
 """
@@ -60,12 +61,12 @@ RUN = _Run()
 
 
 def main(argv: list[str]) -> int:
-    """`child.py CHANNEL_FD GROUP`: run GROUP's stages, send the answers, exit. The fork server
-    calls this in a freshly forked process too, after walling it in."""
+    """`child.py CHANNEL_FD GROUPS`: run each group's stages, send the answers, exit. The fork
+    server calls this in a freshly forked process too, after walling it in."""
     global FOLDER
     FOLDER = os.getcwd()
     RUN.channel = os.fdopen(int(argv[1]), "w", encoding="utf-8")
-    group = argv[2]
+    sys.dont_write_bytecode = True  # a private copy, deleted after: a cache would never be read
     request = orjson.loads(sys.stdin.buffer.read())
     request["calls"] = [_call_arrays(call) for call in request["calls"]]
     send = RUN.send
@@ -76,18 +77,24 @@ def main(argv: list[str]) -> int:
     _limit(request["limits"])
     sys.path[0] = FOLDER  # the student's folder, not this script's
     sys.meta_path.insert(0, _GraderHidden())
-    if group == "network":
-        traced = _run_stage(send, "network", lambda: _network_stage(request))
-        if traced is not None:
-            _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
-            _run_stage(send, "graph", lambda: _graph_stage(request, traced))
-    else:
-        _run_stage(send, "backprop", lambda: _backprop_stage(request))
+    for group in argv[2].split(","):
+        if group == "network":
+            _network_group(send, request)
+        elif group == "backprop":
+            _run_stage(send, "backprop", lambda: _backprop_stage(request))
     RUN.channel.flush()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(0)  # no atexit handlers, no lingering threads of the student's: done
+
+
+def _network_group(send: Callable[[str, Json], None], request: Json) -> None:
+    """The network's stages: autograd and the graph need the network built and traced."""
+    traced = _run_stage(send, "network", lambda: _network_stage(request))
+    if traced is not None:
+        _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
+        _run_stage(send, "graph", lambda: _graph_stage(request, traced))
 
 
 def _doing(stage: str, what: str) -> None:

@@ -145,12 +145,13 @@ def _fork_server() -> ForkServer:
 
 
 def start(
-    work: Path, stdin: IO[bytes], channel: int, group: str, cgroup: Cgroup | None
+    work: Path, stdin: IO[bytes], channel: int, groups: str, cgroup: Cgroup | None
 ) -> subprocess.Popen[bytes] | Forked:
-    """Start the child that runs `group` on `work` (the private copy), as isolated as we can."""
+    """Start the child that runs `groups` (comma-separated, in order) on `work` (the private
+    copy), as isolated as we can."""
     if mode() == "bubblewrap":
         return subprocess.Popen(
-            _bwrap_command(work, channel, group),
+            _bwrap_command(work, channel, groups),
             cwd=work,
             stdin=stdin,
             stdout=subprocess.PIPE,
@@ -160,7 +161,7 @@ def start(
             start_new_session=True,
             preexec_fn=cgroup.enter if cgroup else None,
         )
-    return _fork_server().spawn(spec(work, group), stdin, channel)
+    return _fork_server().spawn(spec(work, groups), stdin, channel)
 
 
 def prestart() -> None:
@@ -175,12 +176,12 @@ def stop_fork_server() -> None:
     ForkServer.discard()
 
 
-def spec(work: Path, group: str, isolate: bool | None = None) -> dict[str, object]:
-    """What the fork server needs to wall in a child running `group` on `work`."""
+def spec(work: Path, groups: str, isolate: bool | None = None) -> dict[str, object]:
+    """What the fork server needs to wall in a child running `groups` on `work`."""
     root = work.with_name(work.name + "-root")  # an empty folder the new root is mounted on
     root.mkdir(exist_ok=True)
     return {
-        "group": group,
+        "groups": groups,
         "work": str(work),
         "isolate": mode() == "namespaces" if isolate is None else isolate,
         "root": str(root),
@@ -190,7 +191,7 @@ def spec(work: Path, group: str, isolate: bool | None = None) -> dict[str, objec
     }
 
 
-def _bwrap_command(work: Path, channel: int, group: str) -> list[str]:
+def _bwrap_command(work: Path, channel: int, groups: str) -> list[str]:
     """The bubblewrap command line that runs child.py on `work`."""
     python = [sys.executable, "-I"]
     # --cap-drop ALL: run as root, bubblewrap would otherwise leave the child every capability
@@ -204,7 +205,7 @@ def _bwrap_command(work: Path, channel: int, group: str) -> list[str]:
         sandbox += ["--tmpfs", folder]
     sandbox += ["--bind", str(work), INSIDE["submission"], "--ro-bind", str(CHILD), INSIDE["child"]]
     sandbox += ["--chdir", INSIDE["submission"]]
-    return [*sandbox, *python, INSIDE["child"], str(channel), group]
+    return [*sandbox, *python, INSIDE["child"], str(channel), groups]
 
 
 def description() -> str:

@@ -1,12 +1,17 @@
 """Run a student's code outside the grader's process, walled in, with limits, and collect data.
 
-Student code runs in two child processes, one after the other: one imports the network module
-(stages `network` and `autograd`), the other the backprop module (stage `backprop`). Each has
-its own answer pipe, so code in one can never write the other's answers, and the parent reads
-each pipe knowing which process it belongs to. A child sends JSON lines: `started` when a stage
-begins, a `tick` before each call, then the stage's result. Everything that comes back is data
-to validate: the children never decide a grade. A watchdog kills a child that goes
-`call_seconds` without a tick; the printed output is drained as it comes and kept capped.
+Student code runs in one child process per student, its groups of stages in order: `backprop`
+first (the backprop module's function on every call, autograd switched off), then `network`
+(import and build the network, run autograd on it, walk its graph). Backprop goes first so
+that no gradient autograd computed for the grader is lying in the process while the student's
+own backprop runs. A child that dies (a crash, a timeout, the memory cap) takes only the group
+it was in: the groups it never began run in a fresh child, on a fresh copy, so a student whose
+backprop segfaults still has the network graded, as if each group had a process of its own.
+
+A child sends JSON lines: what it is doing before each step, then each stage's result; the
+first result of a stage stands. Everything that comes back is data to validate: the children
+never decide a grade. A watchdog kills a child that goes `call_seconds` without a sign of
+progress; the printed output is drained as it comes and kept capped.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from grader.assignment import Limits
 from grader.sandbox import isolation
 from grader.sandbox.forkserver import Forked, ForkServerError
 
-GROUPS = {"network": ("network", "autograd", "graph"), "backprop": ("backprop",)}
+GROUPS = {"backprop": ("backprop",), "network": ("network", "autograd", "graph")}  # in order
 STAGES = {
     "network": "importing, building and running the network",
     "autograd": "running autograd on the network",
@@ -96,23 +101,28 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         requests = Path(tmp) / "request.json"
         requests.write_bytes(orjson.dumps({**request, "limits": limits.model_dump()}))
-        for group, names in GROUPS.items():
-            work = Path(tmp) / group  # a fresh copy each: one process cannot rig the next
+        pending = list(GROUPS)
+        while pending:
+            work = Path(tmp) / pending[0]  # a fresh copy for each child
             problem = _private_copy(folder, work)
             if problem:
-                failures |= dict.fromkeys(names, problem)
+                failures |= dict.fromkeys(GROUPS[pending.pop(0)], problem)
                 continue
             answers, ending = _run_group(
-                work, requests, group, limits, output, len(request["calls"])
+                work, requests, pending, limits, output, len(request["calls"])
             )
-            for name in names:
-                answer = answers.get(name, {})
-                if "ok" in answer:
-                    stages[name] = answer
-                elif "doing" in answer:
-                    failures[name] = f"{ending} while {answer['doing']}"
-                else:
-                    failures[name] = f"{ending} before {STAGES[name]}"
+            began = [g for g in pending if any(name in answers for name in GROUPS[g])]
+            ended = pending.index(began[-1]) + 1 if began else 1  # the groups this child took
+            for group in pending[:ended]:
+                for name in GROUPS[group]:
+                    answer = answers.get(name, {})
+                    if "ok" in answer:
+                        stages[name] = answer
+                    elif "doing" in answer:
+                        failures[name] = f"{ending} while {answer['doing']}"
+                    else:
+                        failures[name] = f"{ending} before {STAGES[name]}"
+            del pending[:ended]
     seconds = time.monotonic() - start
     return Outcome(stages=stages, failures=failures, output=output.text(), seconds=seconds)
 
@@ -156,22 +166,29 @@ def _skip(folder: str, names: list[str]) -> set[str]:
 
 
 def _run_group(
-    work: Path, request: Path, group: str, limits: Limits, output: Output, calls: int
+    work: Path,
+    request: Path,
+    groups: list[str],
+    limits: Limits,
+    output: Output,
+    calls: int,
 ) -> tuple[dict[str, dict[str, Any]], str]:
-    """Run one child; its answers by stage, and how it ended if it ended badly. A fork server
-    that died (killed from outside) is started anew, once; failing again, that is the ending."""
+    """Run one child on `groups` (each makes `calls` calls); its answers by stage, and how it
+    ended if it ended badly. A fork server that died (killed from outside) is started anew,
+    once; failing again, that is the ending."""
+    periods = (calls + 2) * len(groups)  # the watchdog's limit on the whole child
     try:
-        return _run_child(work, request, group, limits, output, calls)
+        return _run_child(work, request, ",".join(groups), limits, output, periods)
     except ForkServerError:
         pass
     try:
-        return _run_child(work, request, group, limits, output, calls)
+        return _run_child(work, request, ",".join(groups), limits, output, periods)
     except ForkServerError as error:
         return {}, f"the grader's sandbox failed to start ({error}); show this to your TA"
 
 
 def _run_child(
-    work: Path, request: Path, group: str, limits: Limits, output: Output, calls: int
+    work: Path, request: Path, groups: str, limits: Limits, output: Output, periods: int
 ) -> tuple[dict[str, dict[str, Any]], str]:
     answers: dict[str, dict[str, Any]] = {}
     memory = limits.memory_mib * 2**20 + MEMORY_SLACK
@@ -179,11 +196,11 @@ def _run_child(
         read_end, write_end = os.pipe()
         try:
             with request.open("rb") as stdin:
-                child = isolation.start(work, stdin, write_end, group, cgroup)
+                child = isolation.start(work, stdin, write_end, groups, cgroup)
         finally:
             os.close(write_end)
         try:
-            stopped = _watch(child, read_end, answers, limits, output, calls)
+            stopped = _watch(child, read_end, answers, limits, output, periods)
         finally:  # interrupted too (Ctrl-C, a worker told to stop): no child outlives this
             _stop(child, cgroup)
         failure = getattr(child, "failure", None)  # the fork server's, not the student's
@@ -204,12 +221,12 @@ def _watch(
     answers: dict[str, dict[str, Any]],
     limits: Limits,
     output: Output,
-    calls: int,
+    periods: int,
 ) -> str | None:
     """Read answers and output until the child is done; why the watchdog stopped it, if it did.
 
     The clock restarts at every sign of progress, up to `call_seconds` per call; a child that
-    fakes progress still stops at `call_seconds` × (calls + 2) in all.
+    fakes progress still stops at `call_seconds` × `periods` in all.
     """
     assert child.stdout is not None
     selector = selectors.DefaultSelector()
@@ -217,7 +234,7 @@ def _watch(
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     pending = b""
     start = time.monotonic()
-    deadline, last = start + limits.call_seconds, start + limits.call_seconds * (calls + 2)
+    deadline, last = start + limits.call_seconds, start + limits.call_seconds * periods
     try:
         while selector.get_map():
             now = time.monotonic()

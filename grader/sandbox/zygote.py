@@ -36,6 +36,8 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
+HUGE_PAGE = 2 * 2**20
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 DEVICES = ("null", "zero", "random", "urandom")
 FIRST_UID = 100_000  # a child runs as FIRST_UID + 512 × zygote pid + its number: none alike
@@ -215,7 +217,7 @@ def _child(
         else:
             os.chdir(spec["work"])
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
-        if spec["group"] == "probe":
+        if spec["groups"] == "probe":
             os._exit(0)
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
@@ -223,7 +225,7 @@ def _child(
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        code = child.main(["child.py", str(channel), spec["group"]])
+        code = child.main(["child.py", str(channel), spec["groups"]])
     except BaseException as error:  # the process ends here, whatever happened
         with contextlib.suppress(Exception):
             os.write(2, f"grade: the sandbox could not start: {error}\n".encode())
@@ -265,7 +267,30 @@ def _preload() -> Any:
     import torch.overrides
 
     torch.set_num_threads(1)
-    return _load_child()
+    child = _load_child()
+    _huge_pages()
+    return child
+
+
+def _huge_pages() -> None:
+    """Back the zygote's heap with 2 MiB pages where the kernel can (Linux 6.1 and later).
+
+    A fork copies one page-table entry per 4 KiB page of private memory, and an exit frees
+    them: after `import torch`, about 150 MiB, 5 ms of kernel time per child. With huge pages a
+    fork copies one entry per 2 MiB; a child writing to one still copies only 4 KiB of it.
+    Where the kernel cannot, nothing changes but the speed.
+    """
+    with open("/proc/self/maps") as maps:
+        regions = [line.split() for line in maps]
+    for region in regions:
+        if region[1][1::2] != "wp" or (len(region) > 5 and region[5] != "[heap]"):
+            continue  # only private, writable, anonymous memory (and the brk heap)
+        start, end = (int(address, 16) for address in region[0].split("-"))
+        start = -(-start // HUGE_PAGE) * HUGE_PAGE
+        end = end // HUGE_PAGE * HUGE_PAGE
+        if end > start:
+            _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), MADV_HUGEPAGE)
+            _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), MADV_COLLAPSE)
 
 
 def probe(spec: dict[str, Any]) -> int:
