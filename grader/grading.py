@@ -5,6 +5,7 @@ reference (truth.py) → run the student's code (sandbox/) → the five checks (
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Callable
@@ -87,7 +88,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
             "student_code": round(outcome.seconds, 3),
             "total": round(time.monotonic() - started, 3),
         },
-        versions=_versions(),
+        versions=dict(_versions()),
     )
 
 
@@ -126,6 +127,7 @@ def _request(assignment: Assignment, calls: list[Call]) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in ("grade", "torch", "numpy"):

@@ -191,6 +191,16 @@ def spec(work: Path, groups: str, isolate: bool | None = None) -> dict[str, obje
     }
 
 
+def scratch() -> str | None:
+    """Where private copies go: memory (/dev/shm) when the walled child's writes there count
+    against its cgroup's memory cap, which saves a disk file system's work on every copy and
+    delete; else the system's temporary folder (None)."""
+    shm = "/dev/shm"
+    if mode() == "namespaces" and Cgroup.available() and _writable(Path(shm)):
+        return shm
+    return None
+
+
 def _bwrap_command(work: Path, channel: int, groups: str) -> list[str]:
     """The bubblewrap command line that runs child.py on `work`."""
     python = [sys.executable, "-I"]

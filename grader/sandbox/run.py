@@ -98,7 +98,7 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     problem = _too_big(folder, limits)
     if problem:
         return Outcome(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grade-", dir=isolation.scratch()) as tmp:
         requests = Path(tmp) / "request.json"
         requests.write_bytes(orjson.dumps({**request, "limits": limits.model_dump()}))
         pending = list(GROUPS)
