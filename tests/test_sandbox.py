@@ -4,13 +4,15 @@ reading packed arrays."""
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grader.assignment import Limits
-from grader.sandbox.run import STAGES, Output, _unpacked, packed, run_student
+from grader.sandbox import child
+from grader.sandbox.run import STAGES, Output, _record, _unpacked, packed, run_student
 
 
 def test_output_keeps_head_and_tail_and_marks_the_cut() -> None:
@@ -59,7 +61,27 @@ def test_packed_arrays_come_back_as_arrays_nan_and_inf_kept() -> None:
 )
 def test_a_packing_that_does_not_add_up_stays_as_it_came(packed: dict[str, object]) -> None:
     """A forged or broken packing is not an array: the checks then say it is not numbers."""
-    assert _unpacked(packed) is packed
+    assert _unpacked(packed) == packed
+
+
+def test_a_string_orjson_refuses_still_crosses_the_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone surrogate (a student may name a class so) is escaped by the child and read back."""
+    channel = io.BytesIO()
+    monkeypatch.setattr(child.RUN, "channel", channel)
+    child.RUN.send("network", {"doing": "calling \ud800"})
+    answers: dict[str, dict[str, object]] = {}
+    assert _record(channel.getvalue().rstrip(b"\n"), answers)
+    assert answers["network"]["doing"] == "calling \ud800"
+
+
+def test_a_line_nested_too_deep_is_ignored() -> None:
+    """The student's code can write anything to its answer pipe; no line stops the grader."""
+    answers: dict[str, dict[str, object]] = {}
+    for depth in (900, 100_000):  # for our walk, then for either parser
+        assert not _record(b"[" * depth + b"]" * depth, answers)
+        nested = b"[" * depth + b'"x"' + b"]" * depth
+        assert not _record(b'{"stage": "network", "doing": ' + nested + b"}", answers)
+    assert answers == {}
 
 
 def test_packed_round_trips_every_float64() -> None:

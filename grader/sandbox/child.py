@@ -26,7 +26,7 @@ import resource
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -48,12 +48,17 @@ class AutogradForbidden(RuntimeError):
 class _Run:
     """This run's answer pipe to the parent, and its memory limit in words."""
 
-    channel: TextIO | None = None
+    channel: BinaryIO | None = None
     memory_limit = ""
 
     def send(self, stage: str, payload: Json) -> None:
         assert self.channel is not None
-        self.channel.write(json.dumps({"stage": stage, **payload}) + "\n")
+        message = {"stage": stage, **payload}
+        try:
+            line = orjson.dumps(message)
+        except TypeError:  # what orjson refuses (a lone surrogate in a name): escaped instead
+            line = json.dumps(message).encode()
+        self.channel.write(line + b"\n")
         self.channel.flush()
 
 
@@ -65,7 +70,7 @@ def main(argv: list[str]) -> int:
     server calls this in a freshly forked process too, after walling it in."""
     global FOLDER
     FOLDER = os.getcwd()
-    RUN.channel = os.fdopen(int(argv[1]), "w", encoding="utf-8")
+    RUN.channel = os.fdopen(int(argv[1]), "wb")
     sys.dont_write_bytecode = True  # a private copy, deleted after: a cache would never be read
     request = orjson.loads(sys.stdin.buffer.read())
     request["calls"] = [_call_arrays(call) for call in request["calls"]]

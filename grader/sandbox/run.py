@@ -267,11 +267,12 @@ def _watch(
 
 
 def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
-    """Take one answer line; True if it shows progress. Malformed lines are ignored."""
+    """Take one answer line; True if it shows progress. Malformed lines are ignored, nested
+    too deep for a parser included."""
     try:
-        message = json.loads(line, object_hook=_unpacked)
+        message = _unpacked(_loads(line))
         stage = message["stage"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return False
     if stage not in STAGES or not isinstance(message, dict):
         return False
@@ -291,11 +292,24 @@ def packed(array: np.ndarray[Any, Any]) -> dict[str, Any]:
     return {"f8": base64.b64encode(data).decode("ascii"), "shape": list(array.shape)}
 
 
-def _unpacked(value: dict[str, Any]) -> Any:
-    """An array the child packed ({"f8": base64 float64 bytes, "shape": [...]}) as a NumPy
-    array; anything else, or a packing that does not add up, as it came."""
-    if value.keys() != {"f8", "shape"}:
+def _loads(line: bytes) -> Any:
+    """A line of JSON: by orjson, or by the standard library where orjson refuses (an escaped
+    lone surrogate, NaN), which the child's fallback writes."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
+def _unpacked(value: Any) -> Any:
+    """`value` with every array the child packed ({"f8": base64 float64 bytes, "shape": [...]})
+    as a NumPy array; anything else, or a packing that does not add up, as it came."""
+    if isinstance(value, list):
+        return [_unpacked(item) for item in value]
+    if not isinstance(value, dict):
         return value
+    if value.keys() != {"f8", "shape"}:
+        return {key: _unpacked(item) for key, item in value.items()}
     shape, data = value["shape"], value["f8"]
     if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
         return value
