@@ -280,6 +280,8 @@ def _huge_pages() -> None:
     fork copies one entry per 2 MiB; a child writing to one still copies only 4 KiB of it.
     Where the kernel cannot, nothing changes but the speed.
     """
+    if not sys.platform.startswith("linux"):
+        return
     with open("/proc/self/maps") as maps:
         regions = [line.split() for line in maps]
     for region in regions:
