@@ -285,6 +285,33 @@ def test_student_text_is_escaped() -> None:
     assert f"<title>AccumulateGrad ({escape(PAYLOAD)}): " in graph_section(html)  # its tooltip
 
 
+def test_tensor_names_and_notes_are_escaped() -> None:
+    """Markup in a tensor's name and note arrives as text in the chart, summaries and tables."""
+    base = failing_result()
+    backprop = base.checks[2]
+    tables = [
+        t.model_copy(update={"name": f"{PAYLOAD}{t.name}", "note": "" if t.agree else PAYLOAD})
+        for t in backprop.tables
+    ]
+    tables.append(
+        TensorTable(
+            name=f"{PAYLOAD}b1", shape=[3], agree=False, max_relative_error=math.nan, note=PAYLOAD
+        )
+    )
+    evil = base.model_copy(
+        update={"checks": [*base.checks[:2], backprop.model_copy(update={"tables": tables})]}
+    )
+    card = backprop_card(render_report(evil))
+    assert "<script" not in card
+    assert "<b>x" not in card
+    payload = str(escape(PAYLOAD))
+    assert f"</span>{payload}b1</td>" in card  # the summaries
+    assert f'<td class="verdict-cell">disagrees: {payload}</td>' in card
+    assert f"<h3>{payload}W3 " in card  # the table's heading
+    assert f"<title>{payload}W3: largest relative error " in card  # the chart's bar
+    assert f">{payload}W3</text>" in card  # the chart's bar name
+
+
 @pytest.mark.parametrize(
     "make",
     [passing_result, failing_result, lambda: failing_result(graph=mlp_graph())],

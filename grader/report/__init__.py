@@ -8,8 +8,9 @@ and no external resources, and the same result always renders to the same bytes.
 
 This module holds the page's view model; the pictures are built beside it: `charts` (per check,
 each tensor's largest relative error against the limit), `tables` (per tensor, its entries and a
-heatmap of their errors), `graph_view` (the autograd graph of the loss), from the pieces in
-`svg` and the numbers of `formatting`.
+heatmap of their errors), `graph_view` (the autograd graph of the loss, its card rendered once
+per graph), from the pieces in `svg` and the numbers of `formatting`. The filters of `markup`
+write the elements a page repeats by the thousand: table rows and SVG shapes.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from markupsafe import Markup
+
 from grader.compare import tolerance
 from grader.diagnose import first_failing
 from grader.files import write_atomic
 from grader.report.charts import START_LABEL, ChartView, chart_view
 from grader.report.formatting import format_error, format_score, format_shape, format_value
-from grader.report.graph_view import GraphView, graph_view
+from grader.report.graph_view import graph_card
 from grader.report.jinja import template
 from grader.report.svg import Box, Label, LegendItem, Line
 from grader.report.tables import (
@@ -114,7 +117,7 @@ class ReportView:
     output: str
     heat_legend: tuple[LegendItem, ...]
     start_label: str
-    graph: GraphView | None  # the autograd graph of the loss, when the child could walk it
+    graph_card: Markup | None  # the autograd graph of the loss, when the child could walk it
 
 
 def _anchor(position: int, check_id: str) -> str:
@@ -222,7 +225,7 @@ def report_view(result: GradeResult) -> ReportView:
         output=result.output,
         heat_legend=heat_legend(result.sig_figs),
         start_label=START_LABEL,
-        graph=graph_view(result.graph),
+        graph_card=graph_card(result.graph),
     )
 
 

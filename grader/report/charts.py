@@ -7,6 +7,7 @@ by a media query); every coordinate, font size and label is computed here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,19 +114,44 @@ def _limit_tag_end(
     """
     n = len(bars)
     lo, hi = left + 4, left + n * slot - 2
+    failing = [(i, left + (i + 0.5) * slot) for i, bar in enumerate(bars) if bar.bad]
     best, best_end = math.inf, hi
     for k in range(n, 0, -1):  # the label ends at a slot boundary, between two bars
         end = min(left + k * slot, hi)
         if end - width < lo:
             break
         hidden = 0.0
-        for i, bar in enumerate(bars):
-            cx = left + (i + 0.5) * slot
-            if bar.bad and end - width < cx + bar_width / 2 and cx - bar_width / 2 < end:
+        for i, cx in failing:
+            if end - width < cx + bar_width / 2 and cx - bar_width / 2 < end:
                 hidden += n if i == start else 1
         if hidden < best:
             best, best_end = hidden, end
+        if not best:
+            break  # it hides nothing: no place further left does better
     return best_end
+
+
+def _y(layout: _ChartLayout, plot_top: float, error: float) -> float:
+    """Where `error` is on the log axis of a plot drawn from `plot_top` down."""
+    share = (_LOG_MAX - _exponent(error)) / (_LOG_MAX - _LOG_MIN)
+    return plot_top + share * layout.plot_height
+
+
+@functools.lru_cache(maxsize=64)
+def _axes(
+    layout: _ChartLayout, left: float, right: float, top: float
+) -> tuple[tuple[Line, ...], tuple[Label, ...]]:
+    """The grid, the axes and the decades' labels of a plot: the same for charts of one size."""
+    bottom = top + layout.plot_height
+    tick = layout.tick_font
+    ys = [(e, _y(layout, top, 10.0**e)) for e in range(_LOG_MIN, 1, 2)]
+    grid = [Line(px(left), px(y), px(right), px(y), "grid") for _, y in ys]
+    grid.append(Line(px(left), px(top), px(left), px(bottom), "axis"))
+    grid.append(Line(px(left), px(bottom), px(right), px(bottom), "axis"))
+    labels = [
+        Label(px(left - 5), px(y + tick / 3), _decade(e), px(tick), "tick", "end") for e, y in ys
+    ]
+    return tuple(grid), tuple(labels)
 
 
 def _chart_drawing(
@@ -173,24 +199,12 @@ def _chart_drawing(
     plot_bottom = plot_top + layout.plot_height
     height = plot_bottom + drop
 
-    def y_of(error: float) -> float:
-        share = (_LOG_MAX - _exponent(error)) / (_LOG_MAX - _LOG_MIN)
-        return plot_top + share * layout.plot_height
-
-    grid = [
-        Line(px(left), px(y_of(10.0**e)), px(plot_right), px(y_of(10.0**e)), "grid")
-        for e in range(_LOG_MIN, 1, 2)
-    ]
-    grid.append(Line(px(left), px(plot_top), px(left), px(plot_bottom), "axis"))
-    grid.append(Line(px(left), px(plot_bottom), px(plot_right), px(plot_bottom), "axis"))
-    labels = [
-        Label(px(left - 5), px(y_of(10.0**e) + tick / 3), _decade(e), tick_size, "tick", "end")
-        for e in range(_LOG_MIN, 1, 2)
-    ]
+    grid, decades = _axes(layout, left, plot_right, plot_top)
+    labels = list(decades)
     rects: list[Box] = []
     for i, bar in enumerate(bars):
         cx = left + (i + 0.5) * slot
-        top = y_of(bar.error)
+        top = _y(layout, plot_top, bar.error)
         if bar.error > 0 and plot_bottom - top < 1.5:
             top = plot_bottom - 1.5  # below 1e-16: a sliver, not nothing
         css = "err-bar " + ("bad" if bar.bad else "ok") + (" start" if i == start else "")
@@ -212,7 +226,7 @@ def _chart_drawing(
             turn = f"rotate(-{layout.angle} {px(x)} {px(y)})"
             labels.append(Label(px(x), px(y), bar.name, size, css, "end", turn))
 
-    y_limit = y_of(tol)
+    y_limit = _y(layout, plot_top, tol)
     if beside:
         end = plot_right + 4 + tag_width
     else:
@@ -233,7 +247,7 @@ def _chart_drawing(
         css=layout.css,
         width=px(width),
         height=px(height),
-        grid=tuple(grid),
+        grid=grid,
         bars=tuple(rects),
         limit=Line(px(left), px(y_limit), px(plot_right), px(y_limit), "limit"),
         label_boxes=(tag,),

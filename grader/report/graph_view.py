@@ -8,15 +8,23 @@ Addmm → Relu → Addmm is one column, each bias to its left and each TBackward
 right. A deep graph (bs6207-a1: 57 nodes in 26 rows) wraps into columns side by side, and an
 arrow leaving the bottom of one column runs through the gap to the top of the next. Nothing is
 scaled: the drawing keeps its natural size, and the page scrolls it sideways when it is wider.
+
+Most students of a class build the same network, so the same graph: its card on the report
+(`templates/graph.html.j2`) is rendered once per graph and kept, by the graph's JSON, for the
+next student's report (`graph_card`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
 
+from markupsafe import Markup
+
 from grader.autograd_graph import Graph, Node, layers, normalize
+from grader.report.jinja import template
 from grader.report.svg import Box, Label, fit_text, px, text_width
 
 FONT, SUB_FONT = 12.0, 11.0  # the node type; a leaf's parameter and shape under it
@@ -251,3 +259,17 @@ def graph_view(graph: Graph | None) -> GraphView | None:
         arrows=_arrows(graph, layout),
         legend=legend,
     )
+
+
+def graph_card(graph: Graph | None) -> Markup | None:
+    """The report's card of the graph, drawn and explained; None when there is none to draw."""
+    if graph is None or not graph.nodes:
+        return None
+    return _card(graph.model_dump_json())
+
+
+@functools.lru_cache(maxsize=16)
+def _card(graph_json: str) -> Markup:
+    """The card of the graph written as `graph_json`: the same graph, the same card."""
+    view = graph_view(Graph.model_validate_json(graph_json))
+    return Markup(template("graph.html.j2").render(graph=view))

@@ -1,9 +1,12 @@
 """The reports' one Jinja environment: autoescape on (student text is untrusted), an undefined
-name an error, each template compiled once per process."""
+name an error, each template compiled once per process, and the filters of `markup` that write
+the report's most repeated elements."""
 
 from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+
+from grader.report.markup import FILTERS
 
 ENVIRONMENT = Environment(
     loader=PackageLoader("grader", "report/templates"),
@@ -11,6 +14,7 @@ ENVIRONMENT = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=True,
 )
+ENVIRONMENT.filters.update(FILTERS)
 
 
 def template(name: str) -> Template:

@@ -2,11 +2,16 @@
 
 Coordinates are written with one decimal (`px`), so the page's bytes never depend on float
 noise; text widths are estimated (`text_width`), since there are no font metrics here.
+
+A report holds thousands of these pieces, so they are named tuples (cheap to make), and the
+filters of `markup` write them out: their coordinates, colours and classes come from the grader
+and are written as they are; their text and tooltip may be the student's and are escaped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def px(v: float) -> str:
@@ -27,8 +32,7 @@ def fit_text(text: str, size: float, width: float) -> str:
     return text[:keep] + "…"
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """An SVG <line>."""
 
     x1: str
@@ -38,8 +42,7 @@ class Line:
     css: str
 
 
-@dataclass(frozen=True)
-class Box:
+class Box(NamedTuple):
     """An SVG <rect>, with a fill when its colour carries data and a tooltip when it helps."""
 
     x: str
@@ -51,8 +54,7 @@ class Box:
     tip: str = ""
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     """An SVG <text>; its font size is in the SVG's own units, so it scales with the drawing."""
 
     x: str

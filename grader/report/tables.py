@@ -5,10 +5,12 @@ HEATMAP_MAX rows and columns, each with a tooltip: an SVG <title>, no script).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from itertools import pairwise
+from dataclasses import dataclass
+from itertools import pairwise, product
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,22 +30,27 @@ _WITHIN = "#8fd9a0"  # agrees: at most the limit
 _NOT_FINITE = "#5c0a16"  # NaN or inf
 _MISSING = "#ffffff"  # the student has fewer entries than the reference
 _RAMP = ((0.0, (0xF7, 0xD8, 0x4A)), (0.5, (0xF0, 0x83, 0x2E)), (1.0, (0xC4, 0x17, 0x26)))
+_SEGMENTS = tuple(pairwise(_RAMP))
+_HEX = "#{:02x}{:02x}{:02x}"
 
 
-def _unravel(flat: int, shape: Sequence[int]) -> list[int]:
-    """The C-order index of entry `flat` of a tensor of `shape`."""
-    return [int(i) for i in np.unravel_index(flat, tuple(shape))]
+@functools.lru_cache(maxsize=32)
+def _indices(shape: tuple[int, ...], n: int) -> tuple[str, ...]:
+    """Each entry's index as the table shows it: [2, 0], the C-order index in `shape`, or [i]
+    when the `n` entries do not fill the shape. The same few shapes come back on every page."""
+    if math.prod(shape) != n:
+        return tuple(f"[{i}]" for i in range(n))
+    return tuple("[" + ", ".join(map(str, index)) + "]" for index in product(*map(range, shape)))
 
 
 def _ramp(t: float) -> str:
     """The colour at `t` in [0, 1] on the yellow → orange → red ramp, as #rrggbb."""
     t = min(max(t, 0.0), 1.0)
-    for (t0, c0), (t1, c1) in pairwise(_RAMP):
+    for (t0, c0), (t1, c1) in _SEGMENTS:
         if t <= t1:
             f = (t - t0) / (t1 - t0)
-            rgb = (round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True))
-            return "#" + "".join(f"{v:02x}" for v in rgb)
-    return "#" + "".join(f"{v:02x}" for v in _RAMP[-1][1])
+            return _HEX.format(*[round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)])
+    return _HEX.format(*_RAMP[-1][1])
 
 
 def heat_colour(error: float | None, expected: float, actual: float | None, tol: float) -> str:
@@ -60,6 +67,7 @@ def heat_colour(error: float | None, expected: float, actual: float | None, tol:
     return _ramp((math.log10(error) - low) / (0 - low) if low < 0 else 1.0)
 
 
+@functools.lru_cache(maxsize=8)
 def heat_legend(sig_figs: int) -> tuple[LegendItem, ...]:
     """What the heatmap colours mean (the same for every tensor of one report)."""
     tol = format_error(tolerance(sig_figs))
@@ -87,6 +95,16 @@ class HeatmapView:
     caption: str  # what the cap left out, or ""
 
 
+@dataclass(frozen=True)
+class _Entries:
+    """A tensor's entries as its table and its heatmap both show them, each formatted once."""
+
+    index: Sequence[str]  # [2, 0]
+    expected: list[str]
+    actual: list[str]  # "missing" past the end of the student's values
+    error: list[str]  # "—" where there is no relative error
+
+
 def _grid_shape(shape: Sequence[int], n: int) -> tuple[int, int]:
     """Rows and columns of the heatmap of `n` entries: a matrix as is, a vector wrapped."""
     if len(shape) >= 2 and math.prod(shape) == n and n:
@@ -97,7 +115,7 @@ def _grid_shape(shape: Sequence[int], n: int) -> tuple[int, int]:
 
 def _heatmap_view(
     table: TensorTable,
-    indices: Sequence[str],
+    entries: _Entries,
     actual: Sequence[float],
     errors: Sequence[float | None],
     sig_figs: int,
@@ -113,23 +131,20 @@ def _heatmap_view(
     size = px(_CELL_FONT)
     left = text_width(max(row_names, key=len), _CELL_FONT) + 6 if label_rows else 2.0
     top = _CELL_FONT + 6
+    side = px(cell)
+    xs = [px(left + c * cell) for c in range(shown_cols)]
     cells: list[Box] = []
     for r in range(shown_rows):
-        for c in range(shown_cols):
+        y = px(top + r * cell)
+        for c in range(min(shown_cols, n - r * cols)):
             i = r * cols + c
-            if i >= n:
-                break
-            err = errors[i]
             mine = actual[i] if i < len(actual) else None
-            yours = "missing" if mine is None else format_value(mine)
-            shown = "—" if err is None else format_error(err)
+            fill = heat_colour(errors[i], table.expected[i], mine, tol)
             tip = (
-                f"{indices[i]}: reference {format_value(table.expected[i])}, "
-                f"yours {yours}, relative error {shown}"
+                f"{entries.index[i]}: reference {entries.expected[i]}, "
+                f"yours {entries.actual[i]}, relative error {entries.error[i]}"
             )
-            fill = heat_colour(err, table.expected[i], mine, tol)
-            x, y = left + c * cell, top + r * cell
-            cells.append(Box(px(x), px(y), px(cell), px(cell), "cell", fill, tip))
+            cells.append(Box(xs[c], y, side, side, "cell", fill, tip))
     labels = [
         Label(px(left + (c + 0.5) * cell), px(top - 4), str(c), size, "tick")
         for c in range(0, shown_cols, 5)
@@ -157,11 +172,10 @@ def _heatmap_view(
     )
 
 
-@dataclass(frozen=True)
-class RowView:
-    """One entry of a tensor table."""
+class RowView(NamedTuple):
+    """One entry of a tensor table (`markup.entry_rows` writes it): numbers formatted here."""
 
-    index: str
+    entry: str  # its index: [2, 0]
     expected: str
     actual: str
     relative_error: str
@@ -206,7 +220,9 @@ def _relative_errors(table: TensorTable, actual: list[float], sig_figs: int) -> 
 def table_view(table: TensorTable, sig_figs: int, anchor: str, starts: bool) -> TableView:
     """The view of one tensor: its verdict, then its entries or why there are none."""
     shape = format_shape(table.shape)
-    view = TableView(
+    worst = format_error(table.max_relative_error)
+    view = functools.partial(
+        TableView,
         anchor=anchor,
         name=table.name,
         shape=shape,
@@ -217,7 +233,7 @@ def table_view(table: TensorTable, sig_figs: int, anchor: str, starts: bool) -> 
         if table.note
         else "disagrees",
         verdict_css="ok" if table.agree else "bad",
-        worst_value=format_error(table.max_relative_error),
+        worst_value=worst,
         starts=starts,
     )
     if table.actual is None:
@@ -227,64 +243,62 @@ def table_view(table: TensorTable, sig_figs: int, anchor: str, starts: bool) -> 
             message = (
                 f"The student's shape is {format_shape(table.actual_shape)}; expected {shape}."
             )
-        return replace(view, shape_message=message)
+        return view(shape_message=message)
 
     tol = tolerance(sig_figs)
     actual = table.actual
     errors = _relative_errors(table, actual, sig_figs)
-    regular = math.prod(table.shape) == len(table.expected)
-    indices = [
-        "[" + ", ".join(str(k) for k in (_unravel(i, table.shape) if regular else [i])) + "]"
-        for i in range(len(table.expected))
-    ]
-    rows = []
-    for i, ref in enumerate(table.expected):
-        err = errors[i]
-        bad = err is not None and not err <= tol  # NaN counts as disagreeing
-        rows.append(
-            RowView(
-                index=indices[i],
-                expected=format_value(ref),
-                actual=format_value(actual[i]) if i < len(actual) else "missing",
-                relative_error="—" if err is None else format_error(err),
-                agree=not bad,
-                css="bad" if bad else "ok",
-            )
+    n = len(table.expected)
+    if not n:
+        return view()
+    entries = _Entries(
+        index=_indices(tuple(table.shape), n),
+        expected=[format_value(v) for v in table.expected],
+        actual=[format_value(v) for v in actual[:n]] + ["missing"] * (n - len(actual)),
+        error=["—" if e is None else format_error(e) for e in errors],
+    )
+    bad = [e is not None and not e <= tol for e in errors]  # NaN counts as disagreeing
+    disagreeing = [i for i in range(n) if bad[i]]
+    order = disagreeing + [i for i in range(n) if not bad[i]]  # disagreeing first
+    rows = tuple(
+        RowView(
+            entries.index[i],
+            entries.expected[i],
+            entries.actual[i],
+            entries.error[i],
+            not bad[i],
+            "bad" if bad[i] else "ok",
         )
-    if not rows:
-        return view
-    disagreeing = [r for r in rows if not r.agree]
-    agreeing = [r for r in rows if r.agree]
-    shown = (disagreeing + agreeing)[:MAX_ROWS]
+        for i in order[:MAX_ROWS]
+    )
     order_line = ""
-    if disagreeing and agreeing:
+    if 0 < len(disagreeing) < n:
         order_line = "Disagreeing entries are listed first, then the rest in index order."
     legend = (
         f"relative error = |student − reference| / max(|student|, |reference|, "
         f"{FLOOR:g} × the largest |entry| of either); an entry disagrees (✗) when it is above "
         f"{format_error(tol)}, the limit for {sig_figs} significant figures."
     )
-    return replace(
-        view,
-        worst=f"worst relative error {view.worst_value}",
+    return view(
+        worst=f"worst relative error {worst}",
         legend=legend,
-        rows=tuple(shown),
+        rows=rows,
         order_line=order_line,
-        hidden_line=_hidden_line(rows, shown),
-        heatmap=_heatmap_view(table, indices, actual, errors, sig_figs),
+        hidden_line=_hidden_line(n, len(disagreeing), rows),
+        heatmap=_heatmap_view(table, entries, actual, errors, sig_figs),
     )
 
 
-def _hidden_line(rows: Sequence[RowView], shown: Sequence[RowView]) -> str:
-    """How many rows the cap left out, disagreeing and agreeing, or "" when none."""
-    if len(rows) == len(shown):
+def _hidden_line(n: int, disagreeing: int, shown: Sequence[RowView]) -> str:
+    """How many of the `n` rows the cap left out, disagreeing and agreeing, or "" when none."""
+    if n == len(shown):
         return ""
     hidden = {
-        "disagreeing": sum(not r.agree for r in rows) - sum(not r.agree for r in shown),
-        "agreeing": sum(r.agree for r in rows) - sum(r.agree for r in shown),
+        "disagreeing": disagreeing - sum(not r.agree for r in shown),
+        "agreeing": n - disagreeing - sum(r.agree for r in shown),
     }
-    parts = ", ".join(f"{n} {kind}" for kind, n in hidden.items() if n)
+    parts = ", ".join(f"{k} {kind}" for kind, k in hidden.items() if k)
     return (
-        f"{len(rows) - len(shown)} of {len(rows)} entries are not shown ({parts}); "
+        f"{n - len(shown)} of {n} entries are not shown ({parts}); "
         f"the table stops at {MAX_ROWS} rows."
     )
