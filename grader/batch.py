@@ -83,9 +83,13 @@ def grade_class(
         else:
             results[folder.name] = cached
             on_progress(Progress(cached, len(results), len(folders), reused=True))
-    for result in _grade_all(todo, keys, assignment, reports, jobs):
-        results[result.student] = result
-        on_progress(Progress(result, len(results), len(folders), reused=False))
+    try:
+        for result in _grade_all(todo, keys, assignment, reports, jobs):
+            results[result.student] = result
+            on_progress(Progress(result, len(results), len(folders), reused=False))
+    finally:
+        if todo and hasattr(os, "sync"):
+            os.sync()  # each student's files were written atomically, not yet durably
     return [results[name] for name in sorted(results)]
 
 
@@ -99,18 +103,21 @@ def grade_one(
     )
     out = reports / result.student
     out.mkdir(parents=True, exist_ok=True)
-    write_report(result, out)
-    write_atomic(out / "result.json", (result.model_dump_json(indent=2) + "\n").encode())
+    write_report(result, out, durable=False)  # grade_class syncs once, at the end
+    data = (result.model_dump_json(indent=2) + "\n").encode()
+    write_atomic(out / "result.json", data, durable=False)
     return result
 
 
 def finished_result(out: Path, key: str) -> GradeResult | None:
-    """The result in `out` if it is whole and was graded from the same content, else None."""
+    """The result in `out` if it is whole and was graded from the same content, else None.
+    (A power cut mid-batch can leave a file empty or cut short: then it is not whole.)"""
     try:
         result = GradeResult.model_validate_json((out / "result.json").read_bytes())
+        report = (out / "report.html").stat().st_size
     except (OSError, ValueError, ValidationError):
         return None
-    if result.submission_key != key or not (out / "report.html").is_file():
+    if result.submission_key != key or not report:
         return None
     return result
 

@@ -80,12 +80,15 @@ def test_rerun_reuses_unchanged_and_regrades_changed(tmp_path: Path) -> None:
 
 
 def test_a_damaged_result_is_graded_again(tmp_path: Path) -> None:
-    """A result.json that does not parse, or without its report.html, is not taken as done."""
-    folders = sorted(make_class(tmp_path / "class", {"ann": "correct", "bob": "correct"}).iterdir())
+    """A result.json that does not parse, or without its report.html, or with an empty one (a
+    power cut before the files reached the disk), is not taken as done."""
+    students = {"ann": "correct", "bob": "correct", "cy": "correct"}
+    folders = sorted(make_class(tmp_path / "class", students).iterdir())
     reports = tmp_path / "reports"
     api.grade_class(folders, ASSIGNMENT, reports)
     (reports / "ann" / "result.json").write_text('{"student": "ann", "score": 10')
     (reports / "bob" / "report.html").unlink()
+    (reports / "cy" / "report.html").write_bytes(b"")
     seen: list[api.Progress] = []
     api.grade_class(folders, ASSIGNMENT, reports, on_progress=seen.append)
     assert not any(p.reused for p in seen)

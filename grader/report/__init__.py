@@ -237,9 +237,10 @@ def render_report(result: GradeResult) -> str:
     return template("report.html.j2").render(view=report_view(result))
 
 
-def write_report(result: GradeResult, folder: Path) -> Path:
-    """Write folder/report.html atomically (a temporary file, then os.replace); return its path."""
+def write_report(result: GradeResult, folder: Path, durable: bool = True) -> Path:
+    """Write folder/report.html atomically (a temporary file, then os.replace); return its path.
+    `durable`: as for files.write_atomic."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "report.html"
-    write_atomic(target, render_report(result).encode("utf-8"))
+    write_atomic(target, render_report(result).encode("utf-8"), durable)
     return target
