@@ -19,13 +19,15 @@ in README ("The comparison rule") and in tests/test_compare.py.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 FLOOR = 0.1
 
@@ -71,49 +73,122 @@ class TensorComparison:
 def relative_error(a: Array, b: Array) -> Array:
     """The rule's measure, entry by entry, of two float64 arrays of one shape: |a - b| over
     max(|a|, |b|, FLOOR * M); 0 where they are equal, inf where either is NaN or infinite."""
-    finite = np.isfinite(a) & np.isfinite(b)
+    if a.size == 0:
+        return np.zeros(a.shape)
+    rel, _ = _relative_errors(a.ravel(), b.ravel(), np.array([0]), np.array([a.size]))
+    return rel.reshape(a.shape)
+
+
+def _relative_errors(
+    a: Array, b: Array, starts: IntArray, sizes: IntArray
+) -> tuple[Array, BoolArray | None]:
+    """`relative_error` of several tensors at once, each with its own M: `a` and `b` hold
+    their entries end to end, tensor i (not empty) from starts[i] for sizes[i] entries. Also
+    which entries are finite in both, None if all are."""
     size = np.maximum(np.abs(a), np.abs(b))
-    largest = float(np.max(size, where=finite, initial=0.0))
+    largest = np.maximum.reduceat(size, starts)  # M of each tensor, if all its entries are finite
+    finite = None
+    if not np.isfinite(largest).all():
+        finite = np.isfinite(a) & np.isfinite(b)
+        largest = np.maximum.reduceat(np.where(finite, size, 0.0), starts)
+    floor = FLOOR * largest
     with np.errstate(all="ignore"):  # non-finite entries are inf; 1e308 - -1e308 is inf
         diff = np.abs(a - b)
-        scale = np.maximum(size, FLOOR * largest)  # > 0 where diff is not 0
-        scaled = np.divide(diff, scale, out=np.zeros_like(diff), where=diff != 0)
-    return np.where(finite, scaled, np.inf)
+        scale = np.maximum(size, np.repeat(floor, sizes))  # > 0 where diff is not 0
+        if floor.min() > 0:  # then scale > 0 everywhere, and 0 / scale is 0
+            rel = np.divide(diff, scale)
+        else:
+            rel = np.divide(diff, scale, out=np.zeros_like(diff), where=diff != 0)
+    if finite is not None:
+        rel = np.where(finite, rel, np.inf)
+    return rel, finite
 
 
 def compare(
     actual: npt.ArrayLike, expected: npt.ArrayLike, sig_figs: int = 5, name: str = ""
 ) -> TensorComparison:
     """Apply the rule to two tensors."""
-    a = np.asarray(actual, dtype=np.float64)
-    b = np.asarray(expected, dtype=np.float64)
-    if a.shape != b.shape:
-        reason = f"shape {a.shape} differs from expected {b.shape}"
-        return TensorComparison(name=name, agree=False, sig_figs=sig_figs, reason=reason)
-    rel = relative_error(a, b)
-    n_bad = int(np.count_nonzero(rel > tolerance(sig_figs)))
-    worst = int(np.argmax(rel)) if rel.size else None
-    infinite = rel.size - int(np.count_nonzero(np.isfinite(a) & np.isfinite(b)))
-    reason = ""
-    if infinite:
-        reason = f"{infinite} entries are NaN or infinite"
-    elif n_bad:
-        reason = (
-            f"{n_bad} of {rel.size} entries differ by more than one unit in the "
-            f"{_ordinal(sig_figs)} significant figure"
-        )
-    return TensorComparison(
-        name=name,
-        agree=n_bad == 0,
-        sig_figs=sig_figs,
-        reason=reason,
-        relative_error=rel,
-        max_relative_error=float(rel.flat[worst]) if worst is not None else 0.0,
-        worst_index=(
-            tuple(int(i) for i in np.unravel_index(worst, rel.shape)) if worst is not None else None
-        ),
-        n_disagree=n_bad,
+    return _compare_many([(name, actual, expected)], sig_figs)[0]
+
+
+def _compare_many(
+    pairs: list[tuple[str, npt.ArrayLike, npt.ArrayLike]], sig_figs: int
+) -> list[TensorComparison]:
+    """`compare` on each (name, actual, expected), with the arithmetic done once for all."""
+    arrays = [
+        (name, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+        for name, a, b in pairs
+    ]
+    found: list[TensorComparison | None] = [None] * len(arrays)
+    same = []  # compared entry by entry: same shape, not empty
+    for index, (name, a, b) in enumerate(arrays):
+        if a.shape != b.shape:
+            reason = f"shape {a.shape} differs from expected {b.shape}"
+            found[index] = TensorComparison(name, agree=False, sig_figs=sig_figs, reason=reason)
+        elif a.size == 0:
+            found[index] = TensorComparison(
+                name, agree=True, sig_figs=sig_figs, relative_error=np.zeros(a.shape),
+                max_relative_error=0.0,
+            )  # fmt: skip
+        else:
+            same.append(index)
+    if not same:
+        return [c for c in found if c is not None]
+    sizes = np.array([arrays[i][1].size for i in same])
+    starts = np.cumsum(sizes) - sizes
+    rel, finite = _relative_errors(
+        np.concatenate([arrays[i][1].ravel() for i in same]),
+        np.concatenate([arrays[i][2].ravel() for i in same]),
+        starts,
+        sizes,
     )
+    tol = tolerance(sig_figs)
+    worst = np.maximum.reduceat(rel, starts)  # rel is never NaN
+    maxima = np.flatnonzero(rel == np.repeat(worst, sizes))
+    at = maxima[np.searchsorted(maxima, starts)] - starts  # the first worst entry, as argmax
+    none = [0] * len(same)
+    n_bad = (
+        np.add.reduceat(rel > tol, starts, dtype=np.intp).tolist() if worst.max() > tol else none
+    )
+    infinite = none if finite is None else np.add.reduceat(~finite, starts, dtype=np.intp).tolist()
+    ordinal = _ordinal(sig_figs)
+    for index, start, size, largest, flat, bad, nonfinite in zip(
+        same, starts.tolist(), sizes.tolist(), worst.tolist(), at.tolist(), n_bad, infinite,
+        strict=True,
+    ):  # fmt: skip
+        name, a, _ = arrays[index]
+        reason = ""
+        if nonfinite:
+            reason = f"{nonfinite} entries are NaN or infinite"
+        elif bad:
+            reason = (
+                f"{bad} of {size} entries differ by more than one unit in the {ordinal} "
+                "significant figure"
+            )
+        found[index] = TensorComparison(
+            name,
+            agree=bad == 0,
+            sig_figs=sig_figs,
+            reason=reason,
+            relative_error=rel[start : start + size].reshape(a.shape),
+            max_relative_error=largest,
+            worst_index=_unravel(flat, a.shape),
+            n_disagree=bad,
+        )
+    return [c for c in found if c is not None]
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """np.unravel_index for one index of a C-ordered array, in Python ints."""
+    if len(shape) == 1:
+        return (flat,)
+    if len(shape) == 2:
+        return divmod(flat, shape[1])
+    index = []
+    for dim in reversed(shape):
+        flat, at = divmod(flat, dim)
+        index.append(at)
+    return tuple(reversed(index))
 
 
 @dataclass(frozen=True)
@@ -137,10 +212,26 @@ def compare_all(
     actual: Mapping[str, npt.ArrayLike], expected: Mapping[str, npt.ArrayLike], sig_figs: int = 5
 ) -> Comparison:
     """Compare tensors by name, in the expected order."""
-    return Comparison(
-        tensors=[
-            compare(actual[k], v, sig_figs, name=k) for k, v in expected.items() if k in actual
-        ],
-        missing=[k for k in expected if k not in actual],
-        unexpected=[k for k in actual if k not in expected],
-    )
+    return compare_each([(actual, expected)], sig_figs)[0]
+
+
+def compare_each(
+    sets: Sequence[tuple[Mapping[str, npt.ArrayLike], Mapping[str, npt.ArrayLike]]],
+    sig_figs: int = 5,
+) -> list[Comparison]:
+    """`compare_all` on each (actual, expected), with the arithmetic done once for all."""
+    named = [
+        [(k, actual[k], v) for k, v in expected.items() if k in actual] for actual, expected in sets
+    ]
+    tensors = _compare_many([pair for pairs in named for pair in pairs], sig_figs)
+    comparisons, start = [], 0
+    for (actual, expected), pairs in zip(sets, named, strict=True):
+        comparisons.append(
+            Comparison(
+                tensors=tensors[start : start + len(pairs)],
+                missing=[k for k in expected if k not in actual],
+                unexpected=[k for k in actual if k not in expected],
+            )
+        )
+        start += len(pairs)
+    return comparisons

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from grader.assignment import Assignment
 from grader.dat import Blocks, gradient_blocks, param_name
-from reference import Inputs, Step, make_inputs, solve
+from reference import Inputs, Step, solve_seed
 
 HIDDEN_SEEDS = 3
 
@@ -40,11 +40,8 @@ class GroundTruth:
 def ground_truth(assignment: Assignment, seed: int | None = None) -> GroundTruth:
     """Inputs and float64 gradients for `assignment`, from `seed` (default: the assignment's)."""
     seed = assignment.seed if seed is None else seed
-    problem = assignment.problem
-    inputs = make_inputs(problem, seed)
-    return GroundTruth(
-        assignment=assignment, seed=seed, inputs=inputs, steps=solve(problem, inputs)
-    )
+    inputs, steps = solve_seed(assignment.problem, seed)
+    return GroundTruth(assignment=assignment, seed=seed, inputs=inputs, steps=steps)
 
 
 def hidden_seeds(assignment: Assignment, student: str, count: int = HIDDEN_SEEDS) -> list[int]:

@@ -8,7 +8,7 @@
 """
 
 from reference.mlp import ACTIVATIONS, LOSSES, Array, Trace, backward, forward
-from reference.problem import Inputs, Problem, Step, make_inputs, solve
+from reference.problem import Inputs, Problem, Step, make_inputs, solve, solve_seed
 
 __all__ = [
     "ACTIVATIONS",
@@ -22,4 +22,5 @@ __all__ = [
     "forward",
     "make_inputs",
     "solve",
+    "solve_seed",
 ]

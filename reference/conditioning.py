@@ -48,23 +48,46 @@ def conditioning(
 ) -> Conditioning:
     """Measure the three margins for one data point at the given parameters."""
     n = len(weights)
+    magnitudes = [np.abs(W) for W in weights]
     active = [trace.zs[l] > 0 if l < n - 1 and hidden == "relu" else None for l in range(n)]
-    scale, kink = np.abs(trace.x), np.inf
-    for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
-        scale = np.abs(W) @ scale + np.abs(b)  # |z_l| without cancellation
+    kinks = [l for l in range(n) if active[l] is not None]
+    scale, scales = np.abs(trace.x), []
+    for l, (A, b) in enumerate(zip(magnitudes, biases, strict=True)):
+        scale = A @ scale + np.abs(b)  # |z_l| without cancellation
+        scales.append(scale)
         mask = active[l]
         if mask is not None:
-            kink = min(kink, float(np.min(np.abs(trace.zs[l]) / np.maximum(scale, 1e-300))))
             scale = scale * mask
-    residual = float(np.min(np.abs(trace.prediction - y) / np.maximum(scale + np.abs(y), 1e-300)))
-    flow, worst = np.ones_like(trace.prediction), 1.0
-    exact = np.ones_like(trace.prediction)
+    kink = np.inf
+    if kinks:
+        z = np.abs(np.concatenate([trace.zs[l] for l in kinks]))
+        measured = z / np.maximum(np.concatenate([scales[l] for l in kinks]), 1e-300)
+        for nearest in _per_layer(np.minimum, measured, [scales[l].size for l in kinks]):
+            kink = min(kink, nearest)
+    residual = float((np.abs(trace.prediction - y) / np.maximum(scale + np.abs(y), 1e-300)).min())
+    flow, exact = np.ones_like(trace.prediction), np.ones_like(trace.prediction)
+    flows, exacts = [], []  # from the output layer down
     for l in reversed(range(n)):
         mask = active[l]
         if mask is not None:
             flow, exact = flow * mask, exact * mask
-        largest = float(np.max(np.abs(exact)))
+        flows.append(flow)
+        exacts.append(exact)
+        if l > 0:
+            flow, exact = magnitudes[l].T @ flow, weights[l].T @ exact
+    sizes = [f.size for f in flows]
+    worst = 1.0
+    for most, largest in zip(
+        _per_layer(np.maximum, np.concatenate(flows), sizes),
+        _per_layer(np.maximum, np.abs(np.concatenate(exacts)), sizes),
+        strict=True,
+    ):
         if largest > 0:
-            worst = max(worst, float(np.max(flow)) / largest)
-        flow, exact = np.abs(weights[l]).T @ flow, weights[l].T @ exact
+            worst = max(worst, most / largest)
     return Conditioning(residual=residual, kink_distance=kink, cancellation=worst)
+
+
+def _per_layer(reduce: np.ufunc, values: Array, sizes: list[int]) -> list[float]:
+    """`reduce` over each of the consecutive pieces of `values` of the given (nonzero) sizes."""
+    reduced: list[float] = reduce.reduceat(values, np.cumsum([0, *sizes[:-1]])).tolist()
+    return reduced

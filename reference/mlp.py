@@ -6,7 +6,7 @@ comments state the mathematics. Layer l computes
     z_l = W_l a_{l-1} + b_l,   a_l = f_l(z_l),   a_0 = x,   p = a_n,
 
 with W_l in PyTorch's (out, in) layout. Every sum is `math.fsum` of IEEE products and every
-activation uses Python's `math`, so results are the same bits on every run and machine
+exp and tanh is Python's `math`, so results are the same bits on every run and machine
 (BLAS kernels and numpy's SIMD `exp` may differ in the last bit between processors).
 """
 
@@ -30,12 +30,18 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-# name -> (f(z), f'(z) given z and a = f(z))
-ACTIVATIONS: dict[str, tuple[Callable[[float], float], Callable[[float, float], float]]] = {
-    "linear": (lambda z: z, lambda z, a: 1.0),
-    "relu": (lambda z: z if z > 0 else 0.0, lambda z, a: 1.0 if z > 0 else 0.0),  # f'(0) = 0
-    "sigmoid": (_sigmoid, lambda z, a: a * (1.0 - a)),
-    "tanh": (math.tanh, lambda z, a: 1.0 - a * a),
+def _entrywise(f: Callable[[float], float]) -> Callable[[Array], Array]:
+    """f applied to every entry, in Python floats."""
+    return lambda z: np.array([f(v) for v in z.tolist()], dtype=np.float64)
+
+
+# name -> (f(z), f'(z) given z and a = f(z)), entry by entry
+ACTIVATIONS: dict[str, tuple[Callable[[Array], Array], Callable[[Array, Array], Array]]] = {
+    "linear": (lambda z: z.copy(), lambda z, a: np.ones_like(z)),
+    # f'(0) = 0
+    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z, a: np.where(z > 0, 1.0, 0.0)),
+    "sigmoid": (_entrywise(_sigmoid), lambda z, a: a * (1.0 - a)),
+    "tanh": (_entrywise(math.tanh), lambda z, a: 1.0 - a * a),
 }
 
 # name -> (L(p, y), dL/dp)
@@ -53,19 +59,7 @@ LOSSES: dict[str, tuple[Callable[[Array, Array], float], Callable[[Array, Array]
 
 def matvec(W: Array, v: Array) -> Array:
     """W @ v with every row summed exactly (then rounded once)."""
-    return np.array([math.fsum(row * v) for row in W], dtype=np.float64)
-
-
-def _apply(name: str, z: Array) -> Array:
-    f = ACTIVATIONS[name][0]
-    return np.array([f(v) for v in z.tolist()], dtype=np.float64)
-
-
-def _derivative(name: str, z: Array, a: Array) -> Array:
-    df = ACTIVATIONS[name][1]
-    return np.array(
-        [df(zi, ai) for zi, ai in zip(z.tolist(), a.tolist(), strict=True)], dtype=np.float64
-    )
+    return np.array([math.fsum(row) for row in (W * v).tolist()], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ def forward(
     a, zs, outputs = x, [], []
     for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
         z = matvec(W, a) + b  # z_l = W_l a_{l-1} + b_l
-        a = _apply(output if l == len(weights) - 1 else hidden, z)  # a_l = f_l(z_l)
+        a = ACTIVATIONS[output if l == len(weights) - 1 else hidden][0](z)  # a_l = f_l(z_l)
         zs.append(z)
         outputs.append(a)
     return Trace(x=x, zs=zs, outputs=outputs, loss=LOSSES[loss][0](a, y))
@@ -119,9 +113,10 @@ def backward(
     for l in reversed(range(n)):
         act = output if l == n - 1 else hidden
         # dL/dz_l = dL/da_l ⊙ f'(z_l)
-        delta = grad * _derivative(act, trace.zs[l], trace.outputs[l])
+        delta = grad * ACTIVATIONS[act][1](trace.zs[l], trace.outputs[l])
         a_prev = trace.outputs[l - 1] if l > 0 else trace.x
-        dW[l] = np.outer(delta, a_prev)  # z_l = W_l a_{l-1} + b_l  ⇒  dL/dW_l = δ_l a_{l-1}ᵀ
+        dW[l] = delta[:, None] * a_prev  # z_l = W_l a_{l-1} + b_l  ⇒  dL/dW_l = δ_l a_{l-1}ᵀ
         db[l] = delta  # ⇒  dL/db_l = δ_l
-        grad = matvec(weights[l].T, delta)  # ⇒  dL/da_{l-1} = W_lᵀ δ_l
+        if l > 0:
+            grad = matvec(weights[l].T, delta)  # ⇒  dL/da_{l-1} = W_lᵀ δ_l
     return dW, db

@@ -76,11 +76,26 @@ def make_inputs(problem: Problem, seed: int) -> Inputs:
     A draw that is unfair to grade in float32 (see `reference.conditioning`) is replaced by
     the next draw from the same stream, so a seed still names exactly one data point.
     """
+    return _make_inputs(problem, seed)[0]
+
+
+def solve_seed(problem: Problem, seed: int) -> tuple[Inputs, list[Step]]:
+    """`make_inputs` then `solve`, reusing the forward pass that found the draw fair."""
+    inputs, trace = _make_inputs(problem, seed)
+    return inputs, _solve(problem, inputs, trace)
+
+
+def _make_inputs(problem: Problem, seed: int) -> tuple[Inputs, Trace | None]:
+    """The inputs, and their forward trace if the fairness check ran it."""
     rng = np.random.Generator(np.random.PCG64(seed))
+    kinds = _kinds(problem)
     for _ in range(MAX_DRAWS):
         inputs = _draw(problem, rng)
-        if problem.x_range is None or _fair(problem, inputs):
-            return inputs
+        if problem.x_range is None:
+            return inputs, None
+        trace = forward(inputs.weights, inputs.biases, inputs.x, inputs.y, **kinds)
+        if conditioning(inputs.weights, inputs.biases, trace, inputs.y, kinds["hidden"]).fair:
+            return inputs, trace
     raise ValueError(f"no fair data point in {MAX_DRAWS} draws from seed {seed}; see conditioning")
 
 
@@ -93,8 +108,9 @@ def _draw(problem: Problem, rng: np.random.Generator) -> Inputs:
             biases.append(np.full(fan_out, b, dtype=np.float64))
         else:  # torch.nn.Linear's default: kaiming_uniform(a=√5) reduces to U(±1/√fan_in)
             bound = 1.0 / math.sqrt(fan_in)
-            weights.append(_float32(rng.uniform(-bound, bound, (fan_out, fan_in))))
-            biases.append(_float32(rng.uniform(-bound, bound, fan_out)))
+            drawn = _float32(rng.uniform(-bound, bound, fan_out * fan_in + fan_out))  # W, then b
+            weights.append(drawn[: fan_out * fan_in].reshape(fan_out, fan_in))
+            biases.append(drawn[fan_out * fan_in :])
     if problem.x_range is not None:
         low, high = problem.x_range
         x = _float32(rng.uniform(low, high, problem.sizes[0]))
@@ -103,13 +119,6 @@ def _draw(problem: Problem, rng: np.random.Generator) -> Inputs:
         assert problem.x is not None and problem.y is not None
         x, y = np.array(problem.x, dtype=np.float64), np.array(problem.y, dtype=np.float64)
     return Inputs(x=x, y=y, weights=weights, biases=biases)
-
-
-def _fair(problem: Problem, inputs: Inputs) -> bool:
-    kinds = _kinds(problem)
-    trace = forward(inputs.weights, inputs.biases, inputs.x, inputs.y, **kinds)
-    measured = conditioning(inputs.weights, inputs.biases, trace, inputs.y, kinds["hidden"])
-    return measured.fair
 
 
 def _kinds(problem: Problem) -> dict[str, str]:
@@ -122,6 +131,11 @@ def _kinds(problem: Problem) -> dict[str, str]:
 
 def solve(problem: Problem, inputs: Inputs) -> list[Step]:
     """Gradients at step 0 and after each of `problem.steps` SGD updates W ← W - lr·dL/dW."""
+    return _solve(problem, inputs, None)
+
+
+def _solve(problem: Problem, inputs: Inputs, first: Trace | None) -> list[Step]:
+    """`solve`, given the forward trace of step 0 if it is known already."""
     kinds = _kinds(problem)
     weights, biases = inputs.weights, inputs.biases
     steps: list[Step] = []
@@ -130,7 +144,10 @@ def solve(problem: Problem, inputs: Inputs) -> list[Step]:
             lr, last = problem.learning_rate, steps[-1]
             weights = [W - lr * g for W, g in zip(last.weights, last.dW, strict=True)]
             biases = [b - lr * g for b, g in zip(last.biases, last.db, strict=True)]
-        trace = forward(weights, biases, inputs.x, inputs.y, **kinds)
+        if step == 0 and first is not None:
+            trace = first
+        else:
+            trace = forward(weights, biases, inputs.x, inputs.y, **kinds)
         dW, db = backward(weights, trace, inputs.y, **kinds)
         steps.append(Step(weights=weights, biases=biases, trace=trace, dW=dW, db=db))
     return steps

@@ -15,10 +15,10 @@ from grader.checks import (
     stage_failure,
     tensor_tables,
 )
-from grader.compare import Comparison, compare_all
+from grader.compare import Comparison, compare_each
 from grader.dat import Blocks
 from grader.diagnose import diagnose, first_failing
-from grader.result import CheckResult, Diagnosis, TensorTable
+from grader.result import CheckResult, Diagnosis, Status, TensorTable
 
 
 def check_autograd(context: Context) -> CheckResult:
@@ -49,34 +49,35 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
     if not isinstance(answers, list) or len(answers) != len(calls):
         return result(context, check, "error", f"{who} gave no answer for every data point")
     sig_figs = context.assignment.significant_figures
+    actuals, stop = _usable(calls, answers, who)
+    comparisons = compare_each(
+        [(actual, call.expected) for call, actual in zip(calls, actuals, strict=False)], sig_figs
+    )
     tables: list[TensorTable] = []
     details: list[str] = []
     first_failure: str | None = None
     diagnoses: list[Diagnosis] = []
     starts: str | None = None
-    for index, (call, answer) in enumerate(zip(calls, answers, strict=True)):
-        if not isinstance(answer, dict) or "error" in answer:
-            error = answer.get("error") if isinstance(answer, dict) else "no answer"
-            message = f"{who} failed on {call.where}: {error}"
-            if isinstance(answer, dict) and answer.get("autograd"):
-                message += " (see the no-autograd check)"
-            return result(context, check, "error", message, details, tables)
-        actual, problem = gradients_from(answer, call)
-        if problem is not None:
-            return result(context, check, "fail", f"{who} on {call.where}: {problem}", details)
-        comparison = compare_all(actual, call.expected, sig_figs)
+    for index, (call, actual, comparison) in enumerate(
+        zip(calls, actuals, comparisons, strict=False)
+    ):
         if call.published:
             tables += tensor_tables(comparison.tensors, actual, call.expected)
         details.append(_summary(call, comparison))
         if not comparison.agree and first_failure is None:
             starts = first_failing([t.name for t in comparison.tensors if not t.agree])
             first_failure = _first_failure(call, comparison, actual, starts)
-            if check == "backprop-gradients":
+            if check == "backprop-gradients" and stop is None:
                 own = _own_autograd(context, index, call)
                 diagnoses = diagnose(
                     context.assignment, call.expected, actual, call.weights, call.biases,
-                    call.x, call.y, own,
+                    call.x, call.y, own, comparison,
                 )  # fmt: skip
+    if stop is not None:
+        status, message = stop
+        return result(
+            context, check, status, message, details, tables if status == "error" else None
+        )
     if first_failure is not None:
         message = f"{diagnoses[0].message}. {first_failure}" if diagnoses else first_failure
         found = result(context, check, "fail", message, details, tables)
@@ -87,6 +88,26 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
     steps = " at every step" if calls[0].multi_step else ""
     message = f"all {n} gradients agree to {sig_figs} significant figures on {where}{steps}"
     return result(context, check, "pass", message, details, tables)
+
+
+def _usable(
+    calls: list[Call], answers: list[Any], who: str
+) -> tuple[list[Blocks], tuple[Status, str] | None]:
+    """The student's gradients for each call up to the first that has none usable, and then
+    the status and message that end the check there (None if every call has them)."""
+    actuals: list[Blocks] = []
+    for call, answer in zip(calls, answers, strict=True):
+        if not isinstance(answer, dict) or "error" in answer:
+            error = answer.get("error") if isinstance(answer, dict) else "no answer"
+            message = f"{who} failed on {call.where}: {error}"
+            if isinstance(answer, dict) and answer.get("autograd"):
+                message += " (see the no-autograd check)"
+            return actuals, ("error", message)
+        actual, problem = gradients_from(answer, call)
+        if problem is not None:
+            return actuals, ("fail", f"{who} on {call.where}: {problem}")
+        actuals.append(actual)
+    return actuals, None
 
 
 def _own_autograd(context: Context, index: int, call: Call) -> Blocks | None:
