@@ -59,6 +59,13 @@ _DIM = re.compile("[0-9]+", re.ASCII)
 _MAX_DIM_DIGITS = 18
 _TIMES = "\N{MULTIPLICATION SIGN}"
 _TOKEN = re.compile(r"[^ \t]+")
+# A header line of the plain layout (see _parse_plain), after its newline; blank or comment
+# lines, then such a header, start a plain text.
+_PLAIN_HEADER = re.compile(rf"\n({NAME_PATTERN})((?:[ \t]+[0-9]+)+)[ \t]*(?=\n|\Z)", re.ASCII)
+_PLAIN_VALUE_BYTES = b"0123456789+-.eE \t\n"  # all a plain block's values are made of
+_NAME_AT_LINE_START = re.compile(r"\n[ \t]*[eE]")
+_COMMENT = re.compile(r"#[^\n]*")
+_PLAIN_START = re.compile(rf"(?:[ \t]*(?:#[^\r\n]*)?(?:\r\n|\r|\n))*{NAME_PATTERN}[ \t]+[0-9]")
 # Order matters: CR CR LF (what Windows text mode makes of CRLF) is one line ending.
 _LINE_END = re.compile(r"\r?\r\n|\r|\n")
 _LINE_END_BYTES = re.compile(rb"\r?\r\n|\r|\n")
@@ -121,11 +128,88 @@ def parse_dat(text: str, *, path: Path | str | None = None) -> Blocks:
 
 def parse_dat_blocks(text: str, *, path: Path | str | None = None) -> list[DatBlock]:
     """parse_dat, block by block with the tokens as written and the header's line."""
+    text = text.removeprefix(codecs.BOM_UTF8.decode())
+    plain = _parse_plain(text)
+    return plain if plain is not None else _parse_lines(text, path)
+
+
+def _lf_without_comments(text: str) -> str:
+    """The lines of the text as _parse_lines reads them: LF endings, comments dropped."""
+    text = to_lf(text)
+    return _COMMENT.sub("", text) if "#" in text else text
+
+
+def to_lf(text: str) -> str:
+    """The text with each line ending (LF, CRLF, CR, or CR CR LF) as one LF."""
+    if "\r" not in text:
+        return text
+    crlf = text.replace("\r\n", "\n")  # the common case, faster than the regex
+    return crlf if "\r" not in crlf else _LINE_END.sub("\n", text)
+
+
+def _parse_plain(text: str) -> list[DatBlock] | None:
+    """The blocks of text in the writer's plain layout, read a block at a time; None for any
+    other text (a header not at the start of its line, a count that is not the header's, nan,
+    a bad value, a name twice...), which `_parse_lines` reads, or rejects with the line at
+    fault. Where both read a text, they read the same blocks.
+
+    Plain, once line endings are LF and comments dropped: blank lines, then blocks, each a
+    header line `NAME DIM ...` and lines of ASCII decimal numbers separated by spaces or tabs.
+    """
+    if not _PLAIN_START.match(text):
+        return None  # told at once for most text that is not plain
+    text = "\n" + _lf_without_comments(text)  # so that every header follows a newline
+    if not text.isascii():
+        return None
+    headers = list(_PLAIN_HEADER.finditer(text))
+    if not headers or text[: headers[0].start()].strip(" \t\n"):
+        return None  # no blocks, or something before the first
+    found: list[tuple[str, tuple[int, ...], list[str], int]] = []  # name, dims, tokens, line
+    every: list[str] = []  # the tokens of all blocks, read as numbers at once
+    line = counted = 0
+    for header, after in zip(headers, [*headers[1:], None], strict=True):
+        name, dim_tokens = header[1], header[2].split()
+        if name.lower() in _NOT_NAMES or any(len(t) > _MAX_DIM_DIGITS for t in dim_tokens):
+            return None
+        dims = tuple(map(int, dim_tokens))
+        body = text[header.end() : after.start() if after else len(text)]
+        if 0 in dims or body.encode().translate(None, _PLAIN_VALUE_BYTES):
+            return None  # a zero dim, or a character that is no part of a number
+        if _NAME_AT_LINE_START.search(body):
+            return None  # a line starting like a name (`e5`) is a header to _parse_lines
+        tokens = body.split()
+        if len(tokens) != math.prod(dims):
+            return None
+        line += text.count("\n", counted, header.start() + 1)  # the header's newline counts
+        counted = header.start() + 1
+        found.append((name, dims, tokens, line))
+        every += tokens
+    if len({name for name, *_ in found}) < len(found):
+        return None  # a name twice
+    try:
+        values = to_floats(every)
+    except ValueError:  # `1.2.3`, `--1`, `1e`
+        return None
+    blocks, at = [], 0
+    for name, dims, tokens, line in found:
+        blocks.append(DatBlock(name, values[at : at + len(tokens)].reshape(dims), tokens, line))
+        at += len(tokens)
+    return blocks
+
+
+def to_floats(tokens: list[str]) -> npt.NDArray[np.float64]:
+    """float() of each token, each distinct token converted once (most are `0.0`); ValueError
+    if one is not a number."""
+    distinct = {token: float(token) for token in set(tokens)}
+    return np.fromiter(map(distinct.__getitem__, tokens), np.float64, len(tokens))
+
+
+def _parse_lines(text: str, path: Path | str | None) -> list[DatBlock]:
+    """parse_dat_blocks line by line: any text, and the error at the first line at fault."""
     blocks: list[DatBlock] = []
     header_lines: dict[str, int] = {}
     block: _Block | None = None
-    text = text.removeprefix(codecs.BOM_UTF8.decode())
-    lines = _LINE_END.split(text) if "\r" in text else text.split("\n")  # the same, faster
+    lines = to_lf(text).split("\n")
     for number, line in enumerate(lines, start=1):
         content = line.partition("#")[0]
         if block is not None and _VALUES.fullmatch(content):  # no value is a name

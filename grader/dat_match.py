@@ -51,12 +51,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from grader.dat_precision import ShortPrecision, half_units, listed, percent, plural_s, shortfall
+from grader.dat_precision import (
+    Bools,
+    ShortPrecision,
+    half_units,
+    listed,
+    percent,
+    plural_s,
+    short_entries,
+    shortfall,
+)
 from grader.errors import DatFormatError
 from grader.printed import PrintedBlock, read_dat_text, read_gradient_text
 
@@ -65,6 +74,24 @@ Shape = tuple[int, ...]
 Verdict = Literal["agree", "cannot show", "disagree"]
 T = TypeVar("T")
 G = TypeVar("G", bound=np.generic)
+
+
+class PrintedTensor(NamedTuple):
+    """One tensor as a file printed it."""
+
+    values: Array
+    half: Array  # half a unit of each entry's last printed digit
+    coarse: Bools  # the entries printed too coarsely for the rule (short_entries)
+
+    @classmethod
+    def exact(cls, values: Array) -> PrintedTensor:
+        """Values known exactly (the reference)."""
+        return cls(values, 0 * values, np.zeros(values.shape, dtype=np.bool_))
+
+    @property
+    def T(self) -> PrintedTensor:
+        """The tensor transposed."""
+        return PrintedTensor(self.values.T, self.half.T, self.coarse.T)
 
 
 @dataclass(frozen=True)
@@ -76,8 +103,13 @@ class Match:
     missing: list[str]  # expected names not found
     short: dict[str, ShortPrecision]  # per name, where the printed precision falls short
     half: dict[str, Array] = field(default_factory=dict)  # half a unit of each last digit
+    coarse: dict[str, Bools] = field(default_factory=dict)  # short_entries of each tensor
     transposed: list[str] = field(default_factory=list)  # names read transposed
     layout: str | None = None  # "transposed" or "expected" when the file's shapes prove it
+
+    def tensor(self, name: str) -> PrintedTensor:
+        """The tensor matched to `name`, as printed."""
+        return PrintedTensor(self.blocks[name], self.half[name], self.coarse[name])
 
     def precision_problem(self, sig_figs: int) -> str | None:
         """One line on how the printing falls short, or None: `values printed with 5 decimals:
@@ -478,7 +510,7 @@ def _build(
             proofs.setdefault(fits[name], []).append(name)
     layout = "transposed" if "transposed" in proofs else "expected" if "same" in proofs else None
     printed = half_units(blocks, sorted(found.values()))
-    values, half, short, flipped, by_file = {}, {}, {}, [], []
+    values, half, coarse, short, flipped, by_file = {}, {}, {}, {}, [], []
     for name in sorted(found, key=list(wanted).index):
         block, want, label = blocks[found[name]], wanted[name][1], keys[found[name]]
         square = len(want) == 2 and want[0] == want[1] > 1 and fits[name] == "same"
@@ -489,10 +521,14 @@ def _build(
             flipped.append(name)
         values[name] = _shaped(block.values, want, turn)
         half[name] = _shaped(precision.half, want, turn)
-        figures = _shaped(precision.figures, want, turn)
-        falls_short = shortfall(values[name], half[name], figures, sig_figs, precision.decimals)
-        if falls_short is not None:
-            short[name] = falls_short
+        coarse[name] = short_entries(values[name], half[name], sig_figs)
+        if precision.figures is not None:  # None: printed exactly, nothing falls short
+            figures = _shaped(precision.figures, want, turn)
+            falls_short = shortfall(
+                values[name], half[name], coarse[name], figures, precision.decimals
+            )
+            if falls_short is not None:
+                short[name] = falls_short
         if like_file and not label.transposed:
             by_file.append(name)
         flat = fits[name] == "reshaped" and block.values.ndim == 1 and min(want) > 1
@@ -514,7 +550,7 @@ def _build(
     if missing:
         shown = ", ".join(f"{n} ({' × '.join(map(str, wanted[n][1]))})" for n in missing)
         notes.append(f"not found: {shown}")
-    return Match(values, notes, missing, short, half, flipped, layout)
+    return Match(values, notes, missing, short, half, coarse, flipped, layout)
 
 
 def _shaped(entries: npt.NDArray[G], want: Shape, turn: bool) -> npt.NDArray[G]:

@@ -3,9 +3,12 @@ and the entries printed too coarsely for n significant figures (see grader.dat_m
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from itertools import chain, compress, islice
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +41,8 @@ class BlockPrecision:
     """How precisely one block is printed, entry by entry."""
 
     half: Array  # half a unit of each entry's last printed digit (0 if the file prints exactly)
-    figures: Ints  # significant figures printed (as `significant_figures` counts them)
+    figures: Ints | None  # significant figures printed (as `significant_figures` counts them);
+    # None if the file prints exactly: then no entry falls short
     decimals: int | None  # the decimals printed, when printed to a fixed number of them
 
 
@@ -54,7 +58,7 @@ class _Digits:
     last: Ints  # power of ten of the last nonzero digit (0 if zero)
     lead: Ints  # power of ten of the first nonzero digit (0 if zero)
 
-    def __getitem__(self, at: slice) -> _Digits:
+    def __getitem__(self, at: slice | npt.NDArray[np.intp]) -> _Digits:
         return _Digits(*(getattr(self, f.name)[at] for f in fields(self)))
 
     @property
@@ -129,9 +133,11 @@ def _exponents(
 
 
 def _powers_of_ten(powers: Ints) -> Array:
-    """10.0 ** k for each k as Python computes it (numpy's power may round differently)."""
+    """10.0 ** k for each k as Python computes it (numpy's power may round differently); inf
+    and 0 beyond float64's range (`1e400` prints its last digit in units of 1e400)."""
     unique, inverse = np.unique(powers, return_inverse=True)
-    return np.array([10.0 ** int(k) for k in unique], dtype=np.float64)[inverse]
+    tens = [math.inf if k > 308 else 0.0 if k < -400 else 10.0**k for k in map(int, unique)]
+    return np.array(tens, dtype=np.float64)[inverse]
 
 
 def _most(values: Ints) -> int:
@@ -152,11 +158,23 @@ def _grid(d: _Digits) -> int | None:
     return None
 
 
+# A number printed with 15 or more significant figures (the file prints exactly): from the
+# first nonzero digit of the mantissa, 14 more digits. A file printed with `repr` shows one
+# among its first numbers long enough to hold 15 figures; any other file is told by _digits.
+_EXACT = re.compile(r"[+-]?[0.]*[1-9](?:\.?[0-9]){14}")
+
+
 def half_units(blocks: Sequence[PrintedBlock], chosen: list[int]) -> dict[int, BlockPrecision]:
     """Per block, half a unit of each entry's last printed digit, its figures and the decimals
     printed (None when printed to significant figures); see the module docstring. A file that
     prints 15 or more figures anywhere is printed exactly (`repr`): its halves are 0."""
-    every = _digits([token for i in chosen for token in blocks[i].tokens])
+    tokens = list(chain.from_iterable(blocks[i].tokens for i in chosen))
+    long = compress(tokens, map((14).__lt__, map(len, tokens)))  # of 15 characters or more
+    if any(map(_EXACT.match, islice(long, 100))):  # told at once
+        return {i: BlockPrecision(np.zeros(blocks[i].values.shape), None, None) for i in chosen}
+    index = {token: k for k, token in enumerate(dict.fromkeys(tokens))}  # most repeat (`0.`):
+    # each distinct token is read once
+    every = _digits(list(index))[np.fromiter(map(index.__getitem__, tokens), np.intp)]
     powers = _powers_of_ten(np.where(every.nonzero, every.exponent - every.decimals, 0))
     units = np.where(every.nonzero, powers, 0.0)  # of each token's own last digit
     exact = bool(np.any(every.figures >= 15))
@@ -197,9 +215,9 @@ def short_entries(values: Array, half: Array, sig_figs: int) -> npt.NDArray[np.b
 
 
 def shortfall(
-    values: Array, half: Array, figures: Ints, sig_figs: int, grid: int | None
+    values: Array, half: Array, short: Bools, figures: Ints, grid: int | None
 ) -> ShortPrecision | None:
-    short = short_entries(values, half, sig_figs)
+    """How the entries `short` (short_entries of values and half) fall short, or None."""
     if not short.any():
         return None
     printed = figures[short & (values != 0)]

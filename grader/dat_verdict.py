@@ -4,13 +4,21 @@ disagree (see grader.dat_match)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
-from grader.compare import TensorComparison, compare, relative_error, tolerance
-from grader.dat_match import Array, Match, Shape, Verdict, expected_from, match_blocks
+from grader.compare import TensorComparison, compare_each, relative_error, tolerance
+from grader.dat_match import (
+    Array,
+    Match,
+    PrintedTensor,
+    Shape,
+    Verdict,
+    expected_from,
+    match_blocks,
+)
 from grader.dat_precision import short_entries
 from grader.printed import PrintedBlock
 
@@ -43,17 +51,47 @@ def judge(
     it, or disagree only in such entries and by no more than their printing rounds; else
     `disagree`. With `b_exact` (b is the reference), an entry printed exactly is never too
     coarse (`14.0` for 14)."""
-    comparison = compare(a, b, sig_figs, name)
+    x = PrintedTensor(a, half_a, short_entries(a, half_a, sig_figs))
+    y = PrintedTensor(b, half_b, short_entries(b, half_b, sig_figs))
+    return judge_each([(name, x, y)], sig_figs, b_exact=b_exact)[0]
+
+
+def judge_each(
+    tensors: Sequence[tuple[str, PrintedTensor, PrintedTensor]],
+    sig_figs: int,
+    *,
+    b_exact: bool = False,
+) -> list[TensorVerdict]:
+    """`judge` on each (name, a, b), the comparisons made at once (`compare_each`)."""
+    sets = [({name: a.values}, {name: b.values}) for name, a, b in tensors]
+    comparisons = [c.tensors[0] for c in compare_each(sets, sig_figs)]
+    return [
+        _verdict(comparison, a, b, sig_figs, b_exact)
+        for comparison, (_, a, b) in zip(comparisons, tensors, strict=True)
+    ]
+
+
+def _verdict(
+    comparison: TensorComparison,
+    a: PrintedTensor,
+    b: PrintedTensor,
+    sig_figs: int,
+    b_exact: bool,
+) -> TensorVerdict:
+    """The verdict on two printed tensors, given their comparison (see `judge`)."""
+    name = comparison.name
     if comparison.relative_error is None:
         return TensorVerdict(name, "disagree", comparison)
-    short = short_entries(a, half_a, sig_figs) | short_entries(b, half_b, sig_figs)
+    if not a.half.any() and not b.half.any():  # both printed exactly: no entry is short
+        return TensorVerdict(name, "agree" if comparison.agree else "disagree", comparison)
+    short = a.coarse | b.coarse
     if b_exact:
-        short &= np.abs(a - b) > tolerance(15) * np.abs(b)
+        short &= np.abs(a.values - b.values) > tolerance(15) * np.abs(b.values)
     if comparison.agree:
         return TensorVerdict(name, "cannot show" if short.any() else "agree", comparison)
-    slack = half_a + half_b
+    slack = a.half + b.half
     with np.errstate(invalid="ignore"):
-        moved = relative_error(a + np.clip(b - a, -slack, slack), b)
+        moved = relative_error(a.values + np.clip(b.values - a.values, -slack, slack), b.values)
     bad = comparison.relative_error > tolerance(sig_figs)
     hidden = short & (moved <= tolerance(sig_figs))
     return TensorVerdict(name, "cannot show" if np.all(hidden | ~bad) else "disagree", comparison)
@@ -72,16 +110,16 @@ def compare_matches(a: Match, b: Match, sig_figs: int) -> list[TensorVerdict]:
     }
 
     def verdicts(turn: bool) -> dict[str, TensorVerdict]:
-        found = {}
+        tensors = []
         for name in names:
-            x = [a.blocks[name], b.blocks[name], a.half[name], b.half[name]]
-            if turn and name in squares:
-                x = [v.T if (k % 2 == 1) == (side == "B") else v for k, v in enumerate(x)]
-            verdict = judge(name, x[0], x[1], x[2], x[3], sig_figs)
-            found[name] = TensorVerdict(
-                name, verdict.verdict, verdict.comparison, side if turn and name in squares else ""
+            x, y, flip = a.tensor(name), b.tensor(name), turn and name in squares
+            tensors.append(
+                (name, x.T if flip and side == "A" else x, y.T if flip and side == "B" else y)
             )
-        return found
+        return {
+            v.name: replace(v, turned=side if turn and v.name in squares else "")
+            for v in judge_each(tensors, sig_figs)
+        }
 
     plain = verdicts(False)
     if side and squares and any(plain[n].verdict != "agree" for n in squares):

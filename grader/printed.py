@@ -35,7 +35,7 @@ from typing import TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
-from grader.dat import parse_dat_blocks
+from grader.dat import parse_dat_blocks, to_floats, to_lf
 from grader.errors import DatFormatError
 
 _NUMBER = r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf(?:inity)?)"
@@ -52,11 +52,8 @@ _START = re.compile(r"(?<![A-Za-z0-9_])(?:(?P<call>tensor|array)\(|\[)")
 _SCALAR = re.compile(rf"\s*({_NUMBER})(?=[\s,)])", re.ASCII | re.IGNORECASE)
 # `, grad_fn=<AddmmBackward0>, dtype=torch.float64)`; one level of parens for `size=(0, 3)`.
 _SUFFIX = re.compile(r"\s*(?:,(?:[^()\[\]]|\([^()]*\))*)?\)")
-_SEPARATORS = re.compile(r"[\s,]+")
 _OPENING = re.compile(r"\s*\[")
 _LABEL_EDGES = ":=,;\"'"
-# Order matters: CR CR LF (what Windows text mode makes of CRLF) is one line ending.
-_LINE_END = re.compile(r"\r?\r\n|\r|\n")
 _MAX_DEPTH = 64  # numpy's limit on dimensions; deeper nesting is not an array
 
 _Nested: TypeAlias = "str | list[_Nested]"
@@ -105,7 +102,7 @@ def read_dat_text(text: str, *, path: Path | str | None = None) -> list[PrintedB
 def read_blocks(text: str) -> list[PrintedBlock]:
     """Every numeric block in printed text, in file order; see the module docstring."""
     text = text.removeprefix("\ufeff")
-    return _Reader(_LINE_END.sub("\n", text) if "\r" in text else text).read()
+    return _Reader(to_lf(text)).read()
 
 
 class _Reader:
@@ -141,7 +138,7 @@ class _Reader:
         first = self._line(begin)
         pieces = self.text[begin:end].split("\n")
         for index, piece in enumerate(pieces):
-            tokens = [token for token in _SEPARATORS.split(piece) if token]
+            tokens = _split(piece)
             after_array = index == 0 and begin > 0 and self.text[begin - 1] != "\n"
             before_array = index == len(pieces) - 1 and end < len(self.text)
             if not tokens:
@@ -182,8 +179,7 @@ class _Reader:
         """Append a block; a ragged or summarised array becomes 1-D."""
         tokens: list[str] = []
         shape = _shape(nested, tokens)
-        values = np.array([float(token) for token in tokens], dtype=np.float64)
-        values = values.reshape(shape if shape is not None else (-1,))
+        values = to_floats(tokens).reshape(shape if shape is not None else (-1,))
         self.blocks.append(PrintedBlock(label, values, tokens, line))
 
     def _line(self, position: int) -> int:
@@ -191,10 +187,15 @@ class _Reader:
         return bisect.bisect_left(self.newlines, position) + 1
 
 
+def _split(text: str) -> list[str]:
+    """The tokens of text between whitespace and commas."""
+    return text.replace(",", " ").split()
+
+
 def _labelled(piece: str) -> tuple[str, list[str]] | None:
     """Split `LABEL: 1 2 3` or `LABEL = 0.5` at its last `:` or `=`; None if not that form."""
     cut = max(piece.rfind(":"), piece.rfind("="))
-    tokens = [token for token in _SEPARATORS.split(piece[cut + 1 :]) if token]
+    tokens = _split(piece[cut + 1 :])
     if cut < 0 or not tokens or not all(map(_NUMBER_RE.fullmatch, tokens)):
         return None
     return piece[:cut], tokens
@@ -231,9 +232,7 @@ def _brackets(text: str, position: int, doomed: set[int]) -> tuple[_Nested, int]
             if len(stack) == _MAX_DEPTH:
                 break
             row = _ROW.match(text, position)
-            numbers: list[_Nested] = (
-                [n for n in _SEPARATORS.split(row[0][1:-1]) if n] if row else []
-            )
+            numbers: list[_Nested] = [*_split(row[0][1:-1])] if row else []
             stack.append((position, numbers))
             if row:
                 position = row.end() - 1  # its `]` closes it

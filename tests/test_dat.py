@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from grader import dat
 from grader.dat import format_dat, param_name, parse_dat, read_dat, write_dat
 from grader.errors import DatFormatError
 
@@ -409,6 +410,45 @@ def test_reader_error_without_path() -> None:
     with pytest.raises(DatFormatError, match=re.escape("<dat>, line 2: `1x` is neither")) as info:
         parse_dat("W1 1\n1x\n")
     assert info.value.path is None
+
+
+# --- the block reader and the line reader agree --------------------------------------------
+
+EDITS = [" ", "\t", "\n", "\r", "\r\n", "\r\r\n", "#", "# c\n", "e", "E5", "nan", "inf", "x"]
+EDITS += [".", "-", "+", "1", "0", "1e", "W9 1\n", "b1 2\n", "\ufeff", "\u00e9", "\x0b", ","]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.integers(1, 6), elements=st.floats(allow_nan=False, width=64)),
+    st.lists(st.tuples(st.floats(0, 1), st.sampled_from(EDITS), st.booleans()), max_size=4),
+)
+def test_plain_reader_reads_as_the_line_reader(
+    values: Array, edits: list[tuple[float, str, bool]]
+) -> None:
+    """Text the writer wrote, then edited here and there, reads the same block at a time as
+    line by line, or the block reader leaves it to the line reader (which may refuse it)."""
+    text = format_dat({"W1": values.reshape(1, -1), "b1": values[::-1]}, comments=["c"])
+    for where, edit, insert in edits:
+        at = int(where * len(text))
+        text = text[:at] + edit + text[at + (0 if insert else len(edit)) :]
+    plain = dat._parse_plain(text)
+    if not edits and np.isfinite(values).all():
+        assert plain is not None  # the writer's own text is read a block at a time
+    if plain is None:
+        return
+    lines = dat._parse_lines(text, None)
+    assert [(b.name, b.tokens, b.line) for b in plain] == [
+        (b.name, b.tokens, b.line) for b in lines
+    ]
+    for ours, theirs in zip(plain, lines, strict=True):
+        assert_same(ours.values, theirs.values)
+
+
+@given(st.text(alphabet="\r\na", max_size=30))
+def test_to_lf_reads_line_endings_as_the_reader_does(text: str) -> None:
+    """to_lf turns LF, CRLF, CR and CR CR LF into one LF each, as the line reader splits."""
+    assert dat.to_lf(text) == re.sub("\r?\r\n|\r|\n", "\n", text)
 
 
 # --- names ----------------------------------------------------------------------------------

@@ -328,6 +328,26 @@ def test_full_precision_files_are_exact() -> None:
     assert match.short == {} and not match.half["W1"].any()
 
 
+@pytest.mark.parametrize("before", [0, 150], ids=["first", "after 150 long numbers"])
+def test_one_full_precision_number_makes_a_file_exact(before: int) -> None:
+    """One number of 15 figures makes the whole file exact, wherever it is printed; 16
+    characters of fewer figures (`%.10e`) do not."""
+    coarse = " ".join(["-1.2345678901e-05"] * before)
+    text = f"W1 2 1\n14.0 7.0\nb1 {before + 1}\n{coarse} 0.33333333333333331\n"
+    match = match_blocks(read_gradient_text(text), {"W1": (2, 1), "b1": (before + 1,)})
+    assert not match.half["W1"].any() and not match.half["b1"].any()
+    text = f"W1 2 1\n14.0 7.0\nb1 {before + 1}\n{coarse} 0.33333333333331\n"  # 14 figures
+    match = match_blocks(read_gradient_text(text), {"W1": (2, 1), "b1": (before + 1,)})
+    assert match.half["W1"].tolist() == [[0.05], [0.05]]
+
+
+def test_a_number_past_the_largest_float_has_a_unit_of_inf() -> None:
+    """`1e400` reads as inf and its last digit has a unit of inf (not an OverflowError);
+    `-1e-400` reads as -0.0, a zero."""
+    match = match_blocks(read_gradient_text("x 3\n1e400 0.5 -1e-400\n"), {"x": (3,)})
+    assert match.half["x"].tolist() == [np.inf, 0.05, 0.0]
+
+
 VERDICTS = {
     "identical, precise": ([1.23456, 2.5], [1.23456, 2.5], 5e-6, 5e-6, "agree"),
     "identical, 4 decimals": ([0.0003, 0.1908], [0.0003, 0.1908], 5e-5, 5e-5, "cannot show"),

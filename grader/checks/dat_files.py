@@ -23,8 +23,8 @@ from grader.checks import (
 )
 from grader.compare import compare
 from grader.dat import Blocks
-from grader.dat_match import Match, match_blocks, read_printed
-from grader.dat_verdict import judge
+from grader.dat_match import Match, PrintedTensor, match_blocks, read_printed
+from grader.dat_verdict import judge_each
 from grader.errors import DatFormatError
 from grader.result import CheckResult, TensorTable
 
@@ -59,10 +59,8 @@ def check(context: Context) -> CheckResult:
     first, second = files
     if first.match is not None and second.match is not None:
         a, b = second.match, first.match
-        for name in [n for n in b.blocks if n in a.blocks]:
-            verdict = judge(
-                name, a.blocks[name], b.blocks[name], a.half[name], b.half[name], sig_figs
-            )
+        both = [n for n in b.blocks if n in a.blocks]
+        for verdict in judge_each([(n, a.tensor(n), b.tensor(n)) for n in both], sig_figs):
             if verdict.verdict != "disagree":  # printed too coarsely: said above
                 continue
             text = describe_disagreement(verdict.comparison, a.blocks, b.blocks)
@@ -106,11 +104,15 @@ def _against_reference(
         shown = ", ".join(match.missing[:6]) + (", ..." if len(match.missing) > 6 else "")
         misfit = next((n for n in match.notes if ", but " in n and " is named " in n), "")
         missing.append(f"{name}: has no block {shown}" + (f" ({misfit})" if misfit else ""))
-    verdicts = [
-        judge(name, match.blocks[name], want, match.half[name], 0 * want, sig_figs, b_exact=True)
-        for name, want in expected.items()
-        if name in match.blocks
-    ]
+    verdicts = judge_each(
+        [
+            (n, match.tensor(n), PrintedTensor.exact(want))
+            for n, want in expected.items()
+            if n in match.blocks
+        ],
+        sig_figs,
+        b_exact=True,
+    )
     for verdict in verdicts:
         tensor, got, want = verdict.comparison, match.blocks[verdict.name], expected[verdict.name]
         if verdict.verdict == "cannot show":
