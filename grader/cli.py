@@ -274,6 +274,8 @@ class ProgressDisplay:
         else:
             self.bar.write(line, file=sys.stdout)
             self.bar.update()
+            if progress.done == progress.total:
+                self.bar.refresh()  # the last count is shown, however fast it came
 
 
 def _grade_github(args: argparse.Namespace) -> int:
