@@ -177,12 +177,13 @@ def _run_group(
     ended if it ended badly. A fork server that died (killed from outside) is started anew,
     once; failing again, that is the ending."""
     periods = (calls + 2) * len(groups)  # the watchdog's limit on the whole child
+    names = ",".join(groups)
     try:
-        return _run_child(work, request, ",".join(groups), limits, output, periods)
+        return _run_child(work, request, names, limits, output, periods)
     except ForkServerError:
         pass
     try:
-        return _run_child(work, request, ",".join(groups), limits, output, periods)
+        return _run_child(work, request, names, limits, output, periods)
     except ForkServerError as error:
         return {}, f"the grader's sandbox failed to start ({error}); show this to your TA"
 
