@@ -161,14 +161,23 @@ class _Program(ctypes.Structure):  # struct sock_fprog
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+@functools.cache
+def prepared() -> tuple[_Program, ctypes.Array[ctypes.c_char]] | None:
+    """This machine's filter as the kernel takes it, with the memory it points to (made once,
+    in the zygote before it forks: a child then installs it in 0.1 ms, not 0.25)."""
+    filter_ = program()
+    if filter_ is None:
+        return None
+    instructions = ctypes.create_string_buffer(filter_, len(filter_))
+    return _Program(len(filter_) // 8, ctypes.addressof(instructions)), instructions
+
+
 def install() -> None:
     """Put this machine's filter on the calling thread (a forked child has no other) and all
     it starts, for good; nothing where there is none. After `no_new_privs`, else OSError."""
-    filter_ = program()
-    if filter_ is None:
+    ready = prepared()
+    if ready is None:
         return
-    instructions = ctypes.create_string_buffer(filter_, len(filter_))
-    fprog = _Program(len(filter_) // 8, ctypes.addressof(instructions))
-    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(ready[0]), 0, 0) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"seccomp: {os.strerror(error)}")

@@ -57,8 +57,8 @@ def _load(name: str) -> Any:
     return module
 
 
-SECCOMP = _load("seccomp.py")  # its filter built here once, installed in each child
-SECCOMP.program()
+SECCOMP = _load("seccomp.py")  # its filter made here once, installed in each child
+SECCOMP.prepared()
 
 
 class IsolationError(OSError):
