@@ -17,7 +17,7 @@ import pytest
 
 from grader import grading
 from grader.assignment import load_assignment
-from grader.sandbox import isolation
+from grader.sandbox import isolation, seccomp
 
 pytestmark = pytest.mark.skipif(
     isolation.mode() == "none", reason="no sandbox here (not root, no bubblewrap)"
@@ -61,13 +61,19 @@ def walls(
     port = listening.getsockname()[1]
     grader = str(classroom.ROOT / "grader")
     (folder / "walls.json").write_text(json.dumps({"port": port, "grader": grader}))
+    found, isolation_text = found_by(folder, request.param, "WALLS ")
+    return found | {"sandbox": request.param, "isolation": isolation_text}
+
+
+def found_by(folder: Path, sandbox: str, prefix: str) -> tuple[dict[str, Any], str]:
+    """Grade the probing student in `sandbox` (full marks all the same): the JSON line it
+    printed after `prefix`, and the isolation result.json names."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(isolation, "mode", lambda: request.param)
+        patch.setattr(isolation, "mode", lambda: sandbox)
         result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
     assert result.score == result.max_score, [c.message for c in result.checks]
-    line = next(line for line in result.output.splitlines() if line.startswith("WALLS "))
-    found: dict[str, Any] = json.loads(line.removeprefix("WALLS "))
-    return found | {"sandbox": request.param, "isolation": result.isolation}
+    line = next(line for line in result.output.splitlines() if line.startswith(prefix))
+    return json.loads(line.removeprefix(prefix)), result.isolation
 
 
 def test_only_system_python_and_the_submission_are_visible(walls: dict[str, Any]) -> None:
@@ -112,6 +118,53 @@ def test_runs_under_a_uid_of_its_own(walls: dict[str, Any]) -> None:
 def test_the_result_says_which_sandbox(walls: dict[str, Any]) -> None:
     """result.json and the report name the sandbox the student's code ran in."""
     assert walls["sandbox"] in walls["isolation"]
+
+
+@pytest.fixture(scope="module", params=[*SANDBOXES, "none"])
+def kernel(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """What came of each kernel call the probes_the_kernel student made, in each sandbox that
+    works here and without one (its calls harm nothing even unwalled)."""
+    folder = classroom.make_submission("probes_the_kernel", tmp_path_factory.mktemp("class"))
+    found, isolation_text = found_by(folder, request.param, "KERNEL ")
+    return found | {"isolation": isolation_text}
+
+
+# What the seccomp filter answers each call the student tries: clone3 "no such call", so that
+# glibc falls back to clone, whose flags the filter can read.
+REFUSED = dict.fromkeys(
+    (
+        *("unshare_user", "clone_user", "clone_uts", "setns", "mount", "ptrace_traceme"),
+        *("ptrace_attach", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open"),
+        *("add_key", "keyctl", "userfaultfd", "io_uring_setup", "kexec_load", "init_module"),
+        *("settimeofday", "personality_change", "x32_getpid", "i386_unshare_user"),
+    ),
+    "EPERM",
+) | {"clone3": "ENOSYS"}
+ONLY_X86_64 = {"x32_getpid", "i386_unshare_user"}  # other ABIs of the same machine
+
+
+@pytest.mark.skipif(seccomp.program() is None, reason="no seccomp filter on this architecture")
+@pytest.mark.parametrize("call", REFUSED)
+def test_kernel_calls_no_student_needs_are_refused(kernel: dict[str, str], call: str) -> None:
+    """A nested user namespace, tracing or reading another process, bpf, perf, keys,
+    userfaultfd, io_uring, kexec, modules, the clock, personality flags, the x32 and i386 ABIs:
+    refused by the seccomp filter, made straight through syscall() from the student's code."""
+    if call in ONLY_X86_64 and os.uname().machine != "x86_64":
+        pytest.skip("an ABI of x86_64 only")
+    assert kernel[call] == REFUSED[call]
+
+
+@pytest.mark.skipif(seccomp.program() is None, reason="no seccomp filter on this architecture")
+def test_under_the_filter_threads_forks_and_ordinary_calls_work(kernel: dict[str, str]) -> None:
+    """The filter is in force (Seccomp: 2) and result.json says so, yet threads (clone3
+    refused, clone then used), forks, getpid and asking for the personality work, and the
+    student gets full marks."""
+    assert kernel["seccomp"] == "2"
+    assert "seccomp filter" in kernel["isolation"]
+    assert kernel["thread"] == kernel["fork"] == kernel["getpid"] == "done"
+    assert kernel["personality_query"] == "done"
 
 
 def test_without_a_sandbox_grading_still_works_and_says_so(tmp_path: Path) -> None:

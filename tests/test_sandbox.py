@@ -1,17 +1,19 @@
-"""The sandbox's parts that need no student process: output capping, oversized folders and
-reading packed arrays."""
+"""The sandbox's parts that need no student process: output capping, oversized folders,
+reading packed arrays, and the seccomp filters of machines other than this one."""
 
 from __future__ import annotations
 
 import base64
+import errno
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grader.assignment import Limits
-from grader.sandbox import child
+from grader.sandbox import child, seccomp
 from grader.sandbox.run import STAGES, Output, _record, _unpacked, packed, run_student
 
 
@@ -90,3 +92,58 @@ def test_packed_round_trips_every_float64() -> None:
     back = _unpacked(packed(values))
     assert back.shape == values.shape
     assert back.tobytes() == values.tobytes()
+
+
+def filtered(program: bytes, arch: int, number: int, first_argument: int = 0) -> int:
+    """What a classic BPF seccomp program returns for one call: an interpreter of the four
+    instructions the filter uses (load a word, jump if equal / at least / any bit, return)."""
+    data = struct.pack("<iIQ6Q", number, arch, 0, first_argument, 0, 0, 0, 0, 0)
+    instructions = [struct.unpack_from("=HBBI", program, at) for at in range(0, len(program), 8)]
+    at, accumulator = 0, 0
+    while True:
+        code, if_true, if_false, k = instructions[at]
+        if code == 0x06:
+            return k
+        if code == 0x20:
+            accumulator = struct.unpack_from("<I", data, k)[0]
+            at += 1
+            continue
+        test = {0x15: accumulator == k, 0x35: accumulator >= k, 0x45: accumulator & k != 0}
+        at += 1 + (if_true if test[code] else if_false)
+
+
+REFUSED, NO_SUCH_CALL = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+ALLOWED = 0x7FFF0000
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_each_machines_filter_refuses_what_it_should(machine: str) -> None:
+    """Run by an interpreter (only one machine's filter can run here): every refused number is
+    refused, clone3 is no such call, clone only with a namespace flag, personality but to ask
+    or reset, every call through another ABI; read, write, mmap, futex, clone are allowed."""
+    program = seccomp.program(machine)
+    assert program is not None
+    column = seccomp.MACHINES[machine]
+    arch = seccomp.AUDIT_ARCH[column]
+    for name, numbers in seccomp.REFUSED.items():
+        if numbers[column] is not None:
+            assert filtered(program, arch, numbers[column]) == REFUSED, name
+    ordinary = {"x86_64": (0, 1, 9, 202, 39), "aarch64": (63, 64, 222, 98, 172)}[machine]
+    for number in ordinary:  # read, write, mmap, futex, getpid
+        assert filtered(program, arch, number) == ALLOWED, number
+    assert filtered(program, arch, seccomp.CLONE3[column]) == NO_SUCH_CALL
+    clone, personality = seccomp.CLONE[column], seccomp.PERSONALITY[column]
+    assert filtered(program, arch, clone, 0x01200011) == ALLOWED  # what fork() passes
+    assert filtered(program, arch, clone, 0x003D0F00) == ALLOWED  # what a thread passes
+    assert filtered(program, arch, clone, 0x10000000 | 17) == REFUSED  # CLONE_NEWUSER
+    assert filtered(program, arch, personality, 0xFFFFFFFF) == ALLOWED
+    assert filtered(program, arch, personality, 0) == ALLOWED
+    assert filtered(program, arch, personality, 0x0040000) == REFUSED  # ADDR_NO_RANDOMIZE
+    assert filtered(program, 0x40000003, 20) == REFUSED  # through another ABI: i386's getpid
+    if machine == "x86_64":
+        assert filtered(program, arch, 0x40000000 | 39) == REFUSED  # x32's getpid
+
+
+def test_no_filter_where_the_numbers_are_unknown() -> None:
+    """On a machine that is neither x86_64 nor aarch64 there is no filter to install."""
+    assert seccomp.program("riscv64") is None

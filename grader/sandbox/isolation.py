@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from grader.sandbox import seccomp
 from grader.sandbox.forkserver import ZYGOTE, Forked, ForkServer
 
 Mode = Literal["namespaces", "bubblewrap", "none"]
@@ -150,17 +151,22 @@ def start(
     """Start the child that runs `groups` (comma-separated, in order) on `work` (the private
     copy), as isolated as we can."""
     if mode() == "bubblewrap":
-        return subprocess.Popen(
-            _bwrap_command(work, channel, groups),
-            cwd=work,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(channel,),
-            env=environment(),
-            start_new_session=True,
-            preexec_fn=cgroup.enter if cgroup else None,
-        )
+        syscall_filter = _holding(seccomp.program())  # for bubblewrap to install
+        try:
+            return subprocess.Popen(
+                _bwrap_command(work, channel, groups, syscall_filter),
+                cwd=work,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(channel,) if syscall_filter is None else (channel, syscall_filter),
+                env=environment(),
+                start_new_session=True,
+                preexec_fn=cgroup.enter if cgroup else None,
+            )
+        finally:
+            if syscall_filter is not None:
+                os.close(syscall_filter)
     return _fork_server().spawn(spec(work, groups), stdin, channel)
 
 
@@ -201,11 +207,24 @@ def scratch() -> str | None:
     return None
 
 
-def _bwrap_command(work: Path, channel: int, groups: str) -> list[str]:
-    """The bubblewrap command line that runs child.py on `work`."""
+def _holding(data: bytes | None) -> int | None:
+    """The reading end of a pipe that holds `data` and nothing more (None for None)."""
+    if data is None:
+        return None
+    read, write = os.pipe()
+    os.write(write, data)  # far less than a pipe holds
+    os.close(write)
+    return read
+
+
+def _bwrap_command(work: Path, channel: int, groups: str, syscall_filter: int | None) -> list[str]:
+    """The bubblewrap command line that runs child.py on `work`, under the seccomp program
+    that file descriptor `syscall_filter` holds (if not None)."""
     python = [sys.executable, "-I"]
     # --cap-drop ALL: run as root, bubblewrap would otherwise leave the child every capability
     sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if syscall_filter is not None:
+        sandbox += ["--seccomp", str(syscall_filter)]
     # /tmp first: a Python installed under /tmp (a CI checkout) is bound on top of it
     sandbox += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for folder in [*_SYSTEM, *_python_roots()]:
@@ -231,6 +250,10 @@ def description() -> str:
     else:
         parts.append(
             "private copy of the submission (not root, no bubblewrap: network not isolated)"
+        )
+    if seccomp.program() is not None:
+        parts.append(
+            "seccomp filter refusing namespaces, tracing and kernel calls no student needs"
         )
     if Cgroup.available():
         parts.append("cgroup limits on processes and memory")

@@ -6,7 +6,8 @@ then for each request on SOCKET_FD forks a child, which is born in the zygote's 
 grader made it), becomes pid 1 of new PID, mount, network, IPC and UTS namespaces, gets a
 fresh tmpfs as its root holding read-only binds of the system and Python folders, the private
 copy of the submission at /submission, an empty /tmp and /proc, becomes a uid of its own (no
-capabilities, no_new_privs), and only then runs child.main.
+capabilities, no_new_privs), gets the seccomp filter (seccomp.py), and only then runs
+child.main.
 
 Like child.py, this file imports nothing of the grader, and the zygote never runs student
 code: every child starts from the same pristine, pre-loaded state, holding no ground truth.
@@ -43,6 +44,21 @@ DEVICES = ("null", "zero", "random", "urandom")
 FIRST_UID = 100_000  # a child runs as FIRST_UID + 512 × zygote pid + its number: none alike
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _load(name: str) -> Any:
+    """A module of this folder (child.py, seccomp.py), loaded by path: none of the grader."""
+    spec = importlib.util.spec_from_file_location(
+        "grade_" + name.removesuffix(".py"), Path(__file__).with_name(name)
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SECCOMP = _load("seccomp.py")  # its filter made here once, installed in each child
+SECCOMP.prepared()
 
 
 class IsolationError(OSError):
@@ -217,6 +233,7 @@ def _child(
         else:
             os.chdir(spec["work"])
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        SECCOMP.install()  # from here on, the kernel calls no student needs are refused
         if spec["groups"] == "probe":
             os._exit(0)
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
@@ -243,16 +260,6 @@ def _close_all_but(*keep: int) -> None:
     os.closerange(previous + 1, 1 << 16)
 
 
-def _load_child() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "grade_child", Path(__file__).with_name("child.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _preload() -> Any:
     """Import what every child uses, so that no child pays for it."""
     import difflib  # noqa: F401
@@ -267,7 +274,7 @@ def _preload() -> Any:
     import torch.overrides
 
     torch.set_num_threads(1)
-    child = _load_child()
+    child = _load("child.py")
     _huge_pages()
     return child
 
