@@ -12,7 +12,7 @@ import pytest
 from grader.assignment import Limits
 from grader.sandbox import child
 from grader.sandbox.answers import validated
-from grader.sandbox.run import STAGES, Output, _record, packed, run_student
+from grader.sandbox.run import STAGES, Output, _Dropped, _Lines, _record, packed, run_student
 
 
 def test_output_keeps_head_and_tail_and_marks_the_cut() -> None:
@@ -29,6 +29,14 @@ def test_output_under_the_cap_is_whole() -> None:
     output = Output(cap=100)
     output.add("héllo\n".encode())
     assert output.text() == "héllo\n"
+
+
+def test_printed_bytes_that_are_not_utf8_come_back_encodable() -> None:
+    """What the student's code printed (a lone surrogate encoded, a cut character) is decoded
+    with replacements: the reports can always encode it."""
+    output = Output(cap=100)
+    output.add(b"\xed\xb2\x80 and \xe2\x82")
+    assert output.text().encode("utf-8") == "\ufffd\ufffd\ufffd and \ufffd".encode()
 
 
 def test_oversized_folder_is_refused_without_running(tmp_path: Path) -> None:
@@ -67,3 +75,20 @@ def test_packed_round_trips_every_float64() -> None:
     back = validated("backprop", answer)["results"][0]["dW"][0]
     assert back.shape == values.shape
     assert back.tobytes() == values.tobytes()
+
+
+def test_a_line_over_the_limit_is_dropped_without_being_held() -> None:
+    """A line longer than the limit is dropped as it comes (never more than the limit of it is
+    held), noted as a malformed answer of the stage it claims, and the next line reads whole."""
+    lines = _Lines(limit=1000)
+    got = list(lines.feed(b'{"stage": "graph", "ok": true, "nodes": [' + b"1, " * 100))
+    for _ in range(1000):
+        got += lines.feed(b"1, " * 100)
+        assert len(lines.pending) <= 1000
+    got += lines.feed(b'1]}\n{"stage": "graph", "doing": "walking"}\n')
+    assert [type(line) for line in got] == [_Dropped, bytes]
+    answers: dict[str, dict[str, object]] = {}
+    assert _record(got[0], answers) is None
+    assert answers["graph"] == {"malformed": "a line over 1,000 bytes, dropped unread"}
+    assert _record(got[1], answers) == "graph"
+    assert answers["graph"]["doing"] == "walking"

@@ -245,8 +245,8 @@ def _watch(
     """Read answers and output until the child is done; why the watchdog stopped it, if it did.
 
     The clock restarts at every sign of progress, up to `call_seconds` per call; however much
-    progress a stage shows, it stops at its own ceiling (`_periods` × `call_seconds` from its
-    first word). Stages go forward only, in `stages`' order: progress for one already left
+    progress a stage shows, it stops at its own ceiling (`_Clock.periods` × `call_seconds` from
+    its first word). Stages go forward only, in `stages`' order: progress for one already left
     behind is no progress.
     """
     assert child.stdout is not None
@@ -254,25 +254,15 @@ def _watch(
     selector.register(channel, selectors.EVENT_READ, "channel")
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     lines = _Lines(limit)
-    seconds = limits.call_seconds
-    deadline, ceiling = time.monotonic() + seconds, math.inf
-    current: str | None = None  # the stage in progress
+    clock = _Clock(limits.call_seconds, calls, stages)
     threads = 0  # the child's threads before the student's code ran
     try:
         while selector.get_map():
             now = time.monotonic()
-            if now >= deadline:
-                running = _threads_started(child, threads)
-                if now >= ceiling and current is not None:
-                    periods = _periods(current, calls)
-                    each = f"each of its {periods - 1} calls" if periods > 2 else "its one call"
-                    return (
-                        f"the {current} stage ran past its limit of {seconds * periods:g} s "
-                        f"({seconds:g} s for {each} and {seconds:g} s to start){running}"
-                    )
-                return f"timed out after {seconds:g} s{running}"
+            if now >= clock.deadline:
+                return clock.ending() + _threads_started(child, threads)
             exited = child.poll() is not None  # then read what is there, and stop:
-            events = selector.select(timeout=0 if exited else min(deadline - now, 0.5))
+            events = selector.select(timeout=0 if exited else min(clock.deadline - now, 0.5))
             if exited and not events:  # processes it left behind may hold the pipes open
                 break
             for key, _ in events:
@@ -281,27 +271,57 @@ def _watch(
                     selector.unregister(key.fd)
                 elif key.data == "output":
                     output.add(data)
-                    continue
-                for line in lines.feed(data):
-                    stage = _record(line, answers, stages)
-                    if stage is None or (current and stages.index(stage) < stages.index(current)):
-                        continue
-                    now = time.monotonic()
-                    if stage != current:
-                        if current is None:
-                            threads = _threads(child)
-                        current, ceiling = stage, now + seconds * _periods(stage, calls)
-                    deadline = min(now + seconds, ceiling)
+                else:
+                    for line in lines.feed(data):
+                        stage = _record(line, answers, stages)
+                        if stage and clock.progress(stage) and not threads:
+                            threads = _threads(child)  # the child's first word
     finally:
         selector.close()
         os.close(channel)
     return None
 
 
-def _periods(stage: str, calls: int) -> int:
-    """A stage's ceiling in `call_seconds`: one for each call it makes, and one more (for
-    importing the student's module and the like)."""
-    return (calls if stage in {"backprop", "autograd"} else 1) + 1
+@dataclass
+class _Clock:
+    """The watchdog's clock for one child running `stages` in order, each `call_seconds` per
+    call: progress restarts it, up to the ceiling of the stage in progress."""
+
+    call_seconds: float
+    calls: int
+    stages: list[str]
+    current: str | None = None
+    ceiling: float = math.inf
+    deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.call_seconds
+
+    def progress(self, stage: str) -> bool:
+        """A sign of progress in `stage`; False if it is no progress (a stage left behind)."""
+        if self.current and self.stages.index(stage) < self.stages.index(self.current):
+            return False
+        now = time.monotonic()
+        if stage != self.current:
+            self.current, self.ceiling = stage, now + self.call_seconds * self.periods(stage)
+        self.deadline = min(now + self.call_seconds, self.ceiling)
+        return True
+
+    def periods(self, stage: str) -> int:
+        """A stage's ceiling in `call_seconds`: one for each call it makes, and one more (to
+        import the student's module and the like)."""
+        return (self.calls if stage in {"backprop", "autograd"} else 1) + 1
+
+    def ending(self) -> str:
+        """Why the child was stopped at the deadline, in words."""
+        if self.current is None or self.deadline < self.ceiling:
+            return f"timed out after {self.call_seconds:g} s"
+        periods = self.periods(self.current)
+        each = f"each of its {periods - 1} calls" if periods > 2 else "its one call"
+        return (
+            f"the {self.current} stage ran past its limit of {self.call_seconds * periods:g} s "
+            f"({self.call_seconds:g} s for {each} and {self.call_seconds:g} s to start)"
+        )
 
 
 def _threads(child: subprocess.Popen[bytes] | Forked) -> int:
@@ -379,7 +399,7 @@ def _record(
         stage = found.group(1).decode() if found else ""
         if stage in stages and "ok" not in answers.setdefault(stage, {}):
             answers[stage].setdefault(
-                "malformed", f"a line over {line.limit / 2**20:.3g} MiB, dropped unread"
+                "malformed", f"a line over {line.limit:,} bytes, dropped unread"
             )
         return None
     try:
