@@ -8,10 +8,12 @@ own backprop runs. A child that dies (a crash, a timeout, the memory cap) takes 
 it was in: the groups it never began run in a fresh child, on a fresh copy, so a student whose
 backprop segfaults still has the network graded, as if each group had a process of its own.
 
-A child sends JSON lines: what it is doing before each step, then each stage's result; the
-first result of a stage stands. Everything that comes back is data to validate: the children
-never decide a grade. A watchdog kills a child that goes `call_seconds` without a sign of
-progress; the printed output is drained as it comes and kept capped.
+A child sends JSON lines: what it is doing before each step, then each stage's result. Every
+line is hostile data with a size and a schema (answers.py): a line too long is dropped unread,
+a malformed answer is noted, and the first valid answer of a stage stands; the children never
+decide a grade. A watchdog kills a child that goes `call_seconds` without a sign of progress,
+or whose stage runs past its ceiling however much progress it shows; the printed output is
+drained as it comes and kept capped.
 """
 
 from __future__ import annotations
