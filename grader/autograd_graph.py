@@ -92,30 +92,24 @@ class Graph(BaseModel):
 
 
 def from_answer(answer: dict[str, Any]) -> Graph | None:
-    """The child's graph, validated; None if it is not a graph."""
-    raw_nodes, raw_edges = answer.get("nodes"), answer.get("edges")
-    if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
-        return None
+    """The child's graph (its answer as sandbox/answers.py validated it), each node explained;
+    None if a node's type is not a class name."""
     nodes = []
-    for raw in raw_nodes[:MAX_NODES]:
-        if not isinstance(raw, dict) or not _NAME.match(str(raw.get("type", "")).split("::")[-1]):
+    for raw in answer.get("nodes", [])[:MAX_NODES]:
+        name = raw["type"].split("::")[-1]
+        if not _NAME.match(name):
             return None
-        shape = raw.get("shape") or []
         nodes.append(
             Node(
-                id=int(raw["id"]),
-                type=str(raw["type"]).split("::")[-1],
-                explanation=explain(str(raw["type"])),
-                parameter=str(raw.get("parameter", ""))[:100],
-                shape=[int(d) for d in shape] if isinstance(shape, list) else [],
+                id=raw["id"],
+                type=name,
+                explanation=explain(raw["type"]),
+                parameter=raw.get("parameter", "")[:100],
+                shape=raw.get("shape", []),
             )
         )
     ids = {n.id for n in nodes}
-    edges = [
-        (int(e[0]), int(e[1]))
-        for e in raw_edges
-        if isinstance(e, list) and len(e) == 2 and e[0] in ids and e[1] in ids
-    ]
+    edges = [(a, b) for a, b in answer.get("edges", []) if a in ids and b in ids]
     return Graph(nodes=nodes, edges=edges)
 
 

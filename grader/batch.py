@@ -12,6 +12,7 @@ server (sandbox/zygote.py), so torch is imported once per worker, not once per s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import multiprocessing
@@ -73,11 +74,15 @@ def grade_class(
         raise GradeError(f"{reports}: exists and is not a folder; give --reports a folder")
     if jobs < 1:
         raise GradeError(f"--jobs {jobs}: give 1 or more processes")
-    keys = {folder: submission_key(folder, assignment) for folder in folders}
+    keys = {folder: _key(folder, assignment) for folder in folders}
     results: dict[str, GradeResult] = {}
     todo: list[Path] = []
     for folder in folders:
-        cached = None if force else finished_result(reports / folder.name, keys[folder])
+        cached = (
+            None
+            if force or not keys[folder]
+            else finished_result(reports / folder.name, keys[folder])
+        )
         if cached is None:
             todo.append(folder)
         else:
@@ -93,20 +98,45 @@ def grade_class(
     return [results[name] for name in sorted(results)]
 
 
+def _key(folder: Path, assignment: Assignment) -> str:
+    """The submission's key; "" (matching no finished result) if it cannot be computed: then
+    grading it says why, and the class goes on."""
+    try:
+        return submission_key(folder, assignment)
+    except Exception:
+        return ""
+
+
 def grade_one(
     folder: Path, assignment: Assignment, reports: Path, key: str | None = None
 ) -> GradeResult:
-    """Grade one submission; write reports/<student>/report.html, then result.json."""
-    result = grading.grade_submission(folder, assignment)
-    result = result.model_copy(
-        update={"submission_key": submission_key(folder, assignment) if key is None else key}
-    )
+    """Grade one submission; write reports/<student>/report.html, then result.json.
+
+    Whatever goes wrong grading it or writing its files, the student gets a result (every check
+    `error`, saying what happened, and no key: a rerun grades it again) and the class goes on.
+    """
+    try:
+        result = grading.grade_submission(folder, assignment)
+        result = result.model_copy(
+            update={"submission_key": submission_key(folder, assignment) if key is None else key}
+        )
+    except Exception as error:
+        result = grading.failed(folder, assignment, error, "grade this submission")
+    try:
+        _write(result, reports)
+    except Exception as error:
+        result = grading.failed(folder, assignment, error, "write this student's report")
+        with contextlib.suppress(Exception):  # the folder itself may be what cannot be written
+            _write(result, reports)
+    return result
+
+
+def _write(result: GradeResult, reports: Path) -> None:
     out = reports / result.student
     out.mkdir(parents=True, exist_ok=True)
     write_report(result, out, durable=False)  # grade_class syncs once, at the end
     data = (result.model_dump_json(indent=2) + "\n").encode()
     write_atomic(out / "result.json", data, durable=False)
-    return result
 
 
 def finished_result(out: Path, key: str) -> GradeResult | None:

@@ -13,12 +13,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 
 from grader import api, dat_match, dat_verdict
 from grader.assignment import load_assignment, preset_names
 from grader.compare import agreeing_figures
+from grader.console import printable
 from grader.errors import GradeError
 from grader.exports import github, gradescope
 from grader.exports.canvas import grade_column
@@ -32,6 +34,11 @@ EXIT_INTERRUPTED = 130  # as a shell reports Ctrl-C
 GRADE_USAGE = (
     "grade PATH... --assignment NAME_OR_PATH [--reports DIR] [--strict] [--jobs N] [--force]"
 )
+
+
+def say(text: str, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print one line; what it quotes (folder names, paths, messages) cannot drive the terminal."""
+    print(printable(text), file=file or sys.stdout, flush=flush)
 
 
 def _seed(text: str) -> int:
@@ -204,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gradescope(args)
         return _assignments(args)
     except GradeError as error:
-        print(f"grade: error: {error}", file=sys.stderr)
+        say(f"grade: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
@@ -228,7 +235,7 @@ def _grade(args: argparse.Namespace, graded: list[GradeResult] | None = None) ->
                 folders, assignment, args.reports, args.jobs, args.force, display.show
             )
         except KeyboardInterrupt:
-            print(
+            say(
                 f"grade: interrupted: {display.done} of {len(folders)} students graded and "
                 "kept; run the same command again to grade the rest",
                 file=sys.stderr,
@@ -237,7 +244,7 @@ def _grade(args: argparse.Namespace, graded: list[GradeResult] | None = None) ->
     if graded is not None:
         graded += results
     write_class_outputs(results, assignment, args.reports, roster, args.canvas_assignment_id)
-    print(
+    say(
         f"reports: {args.reports}/<student>/report.html and result.json; for the class "
         f"{', '.join(CLASS_OUTPUTS)}"
     )
@@ -270,9 +277,9 @@ class ProgressDisplay:
             summary += " (unchanged: kept)"
         line = f"{result.student:<28} {result.score:>5g} / {result.max_score:g}   {summary}"
         if self.bar is None:
-            print(f"[{progress.done:>{self.width}}/{progress.total}] {line}", flush=True)
+            say(f"[{progress.done:>{self.width}}/{progress.total}] {line}", flush=True)
         else:
-            self.bar.write(line, file=sys.stdout)
+            self.bar.write(printable(line), file=sys.stdout)
             self.bar.update()
             if progress.done == progress.total:
                 self.bar.refresh()  # the last count is shown, however fast it came
@@ -304,7 +311,7 @@ def _grade_github(args: argparse.Namespace) -> int:
                 raise GradeError("grading was interrupted before it finished")
             classroom = github.Classroom.graded(graded[0])
         except GradeError as error:
-            print(f"grade: error: {error}", file=sys.stderr)
+            say(f"grade: error: {error}", file=sys.stderr)
             classroom = github.Classroom.failed(f"grade: {error}", max_score)
         except Exception as error:  # a bug in grade: the student is told, the trace is logged
             traceback.print_exc()
@@ -319,8 +326,8 @@ def _grade_github(args: argparse.Namespace) -> int:
 
 def _gradescope(args: argparse.Namespace) -> int:
     names = gradescope.build_autograder(args.assignment, args.out, args.visibility)
-    print(f"wrote {args.out}: setup.sh, run_autograder, assignment.toml and grade's source")
-    print(f"  {len(names)} files; upload it on Gradescope under Configure Autograder")
+    say(f"wrote {args.out}: setup.sh, run_autograder, assignment.toml and grade's source")
+    say(f"  {len(names)} files; upload it on Gradescope under Configure Autograder")
     return EXIT_OK
 
 
@@ -328,16 +335,16 @@ def _reference(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     written = api.write_reference(assignment, args.out, args.seed)
     seed = assignment.seed if args.seed is None else args.seed
-    print(f"{assignment.name}, seed {seed}:")
+    say(f"{assignment.name}, seed {seed}:")
     for path in written:
-        print(f"  wrote {path}")
+        say(f"  wrote {path}")
     return EXIT_OK
 
 
 def _assignments(args: argparse.Namespace) -> int:
     if args.assignment is None:
         for name in preset_names():
-            print(f"{name:<12} {load_assignment(name).title}")
+            say(f"{name:<12} {load_assignment(name).title}")
         return EXIT_OK
     a = load_assignment(args.assignment)
     net, data = a.network, a.data
@@ -364,7 +371,7 @@ def _assignments(args: argparse.Namespace) -> int:
     }  # fmt: skip
     width = max(map(len, shown))
     for key, value in shown.items():
-        print(f"{key:<{width}}  {value}")
+        say(f"{key:<{width}}  {value}")
     return EXIT_OK
 
 
@@ -377,14 +384,15 @@ def _dat(args: argparse.Namespace) -> int:
         expected = {name: values.shape for name, values in truth.items()}
     a, b = dat_match.read_printed(args.a), dat_match.read_printed(args.b)
     pair = dat_verdict.compare_files(a, b, expected, sig_figs)
-    print(f"A  {args.a}\nB  {args.b}")
+    say(f"A  {args.a}")
+    say(f"B  {args.b}")
     names = list(pair.expected)
     shown = ", ".join(names) if len(names) <= 4 else f"{names[0]}, {names[1]}, ..., {names[-1]}"
     source = f"{assignment.name}'s" if assignment else "A's blocks,"
-    print(f"read as {source} {shown}; {sig_figs} significant figures")
+    say(f"read as {source} {shown}; {sig_figs} significant figures")
     for side, match in (("A", pair.a), ("B", pair.b)):
         for note in match.notes:
-            print(f"  {side}: {note}")
+            say(f"  {side}: {note}")
     rows = [("tensor", "shape", "verdict", "figures", "")]
     for t in pair.tensors:
         figures = agreeing_figures(t.comparison.max_relative_error)
@@ -408,16 +416,14 @@ def _dat(args: argparse.Namespace) -> int:
         rows.append((name, "×".join(map(str, pair.expected[name])), f"only in {where}", "", ""))
     widths = [max(len(row[k]) for row in rows) for k in range(5)]
     for row in rows if len(rows) > 1 else []:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     neither = [n for n in names if n not in pair.a.blocks and n not in pair.b.blocks]
     if neither and len(neither) < len(names):
-        print(f"in neither file, not compared: {', '.join(neither)}")
+        say(f"in neither file, not compared: {', '.join(neither)}")
     for side, match in (("A", pair.a), ("B", pair.b)):
         if problem := match.precision_problem(sig_figs):
-            print(f"{side}: {problem}")
-    print(_verdict(pair, sig_figs))
+            say(f"{side}: {problem}")
+    say(_verdict(pair, sig_figs))
     return EXIT_OK if pair.verdict == "agree" else EXIT_NOT_ALL_PASSED
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import platform
 import time
+import traceback
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from grader import autograd_graph
 from grader.assignment import Assignment
 from grader.checks import (
+    NAMES,
     Call,
     Context,
     architecture,
@@ -27,6 +29,7 @@ from grader.checks import (
 )
 from grader.result import CheckResult, GradeResult, Seeds
 from grader.sandbox import isolation
+from grader.sandbox.answers import clean
 from grader.sandbox.run import run_student
 from grader.truth import ground_truth, hidden_seeds, step_blocks
 
@@ -82,12 +85,50 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         isolation=isolation.description(),
         limits=assignment.limits,
         output=outcome.output,
-        graph=autograd_graph.from_answer(answer) if answer else None,
+        graph=autograd_graph.from_answer(answer) if answer and answer["ok"] else None,
         timings={
             "reference": round(reference_done - started, 3),
             "student_code": round(outcome.seconds, 3),
             "total": round(time.monotonic() - started, 3),
         },
+        versions=dict(_versions()),
+    )
+
+
+def failed(folder: Path, assignment: Assignment, error: Exception, doing: str) -> GradeResult:
+    """The result of a submission `grade` could not finish `doing` for (a bug in the grader, or
+    something it did not foresee): every check `error`, saying what happened and where, for
+    the TA; no submission key, so a rerun grades it again."""
+    frame = traceback.extract_tb(error.__traceback__)[-1:]
+    where = f" in {Path(frame[0].filename).name}, line {frame[0].lineno}" if frame else ""
+    message = clean(
+        f"grade could not {doing} ({type(error).__name__}{where}: {error}); this is not a "
+        "verdict on your code: show this report to your TA",
+        1000,
+    )
+    ids = [c for c in CHECKS if c != "graph-explanation" or assignment.points.graph_explanation]
+    checks = [
+        CheckResult(
+            id=check_id,
+            name=NAMES[check_id],
+            status="error",
+            score=0.0,
+            max_score=float(getattr(assignment.points, check_id.replace("-", "_"))),
+            message=message,
+        )
+        for check_id in ids
+    ]
+    return GradeResult(
+        student=folder.name,
+        assignment=assignment.name,
+        assignment_title=assignment.title,
+        score=0.0,
+        max_score=sum(c.max_score for c in checks),
+        checks=checks,
+        seeds=Seeds(published=assignment.seed, hidden=[]),
+        sig_figs=assignment.significant_figures,
+        isolation=isolation.description(),
+        limits=assignment.limits,
         versions=dict(_versions()),
     )
 

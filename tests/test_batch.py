@@ -22,6 +22,7 @@ import pytest
 
 from grader import api, batch
 from grader.assignment import load_assignment
+from grader.exports.class_outputs import write_class_outputs
 from grader.result import GradeResult
 from grader.sandbox import isolation
 
@@ -263,3 +264,42 @@ def test_hostile_students_in_parallel_workers_harm_no_classmate(tmp_path: Path) 
         assert classroom.statuses(results[name])["backprop-gradients"] == "error"
     assert "memory limit of 512 MiB" in classroom.message(results["c"], "backprop-gradients")
     assert "timed out after 3 s" in classroom.message(results["e"], "backprop-gradients")
+
+
+def test_a_student_whose_report_cannot_be_written_does_not_stop_the_class(
+    tmp_path: Path,
+) -> None:
+    """When writing one student's reports fails (here a file sits where their folder goes),
+    that student gets a result whose checks are `error`, saying why, and the class run
+    finishes: every other student is graded and grades.csv and index.html are written."""
+    students = make_class(tmp_path / "class", {"ann": "correct", "bob": "correct"})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "bob").write_text("not a folder")
+    results = api.grade_class(sorted(students.iterdir()), ASSIGNMENT, reports)
+    write_class_outputs(results, ASSIGNMENT, reports)
+    ann, bob = results
+    assert ann.score == 10 and json.loads((reports / "ann" / "result.json").read_text())["score"]
+    assert {c.status for c in bob.checks} == {"error"}
+    assert bob.checks[0].message.startswith(
+        "grade could not write this student's report (FileExistsError in "
+    )
+    assert "bob" in (reports / "grades.csv").read_text()
+    assert "bob" in (reports / "index.html").read_text()
+
+
+def test_a_submission_too_deep_to_walk_does_not_stop_the_class(tmp_path: Path) -> None:
+    """A submission 1,200 folders deep: whatever grading it does, the class run finishes and
+    the student has a result, beside a classmate graded as usual."""
+    students = make_class(tmp_path / "class", {"ann": "correct", "deep": "correct"})
+    deep = students / "deep"
+    chain = [deep.joinpath(*["d"] * n) for n in range(1, 1201)]
+    for folder in chain:  # os.makedirs would recurse 1,200 deep
+        folder.mkdir()
+    try:
+        results = api.grade_class(sorted(students.iterdir()), ASSIGNMENT, tmp_path / "reports")
+    finally:
+        for folder in reversed(chain):  # and so would rmtree
+            folder.rmdir()
+    assert [r.student for r in results] == ["ann", "deep"]
+    assert results[0].score == 10

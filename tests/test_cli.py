@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from grader.assignment import load_assignment
 from grader.cli import _parser, main
 from grader.dat import read_dat
+
+EXAMPLES = Path(__file__).parent.parent / "submissions"
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -257,3 +260,29 @@ def test_top_level_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str
 def test_every_subcommand_appears_in_the_readme(name: str) -> None:
     """README.md shows every subcommand as `grade <name>`."""
     assert re.search(rf"\bgrade {re.escape(name)}\b", README.read_text(encoding="utf-8"))
+
+
+# --- what `grade` prints ----------------------------------------------------------------------
+
+
+def test_folder_names_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An escape sequence in a folder name (retitle, clear the screen) and a newline that would
+    forge a progress line are printed as escapes; so is a path quoted in an error message."""
+    evil = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m"
+    forged = "forged\n[9] mallory                          10 / 10   all checks pass"
+    for name in (evil, forged):
+        shutil.copytree(EXAMPLES / "correct", tmp_path / "class" / name)
+    reports = tmp_path / "reports"
+    argv = [str(tmp_path / "class"), "--assignment", "bs6207-a1", "--reports", str(reports)]
+    assert main([*argv, "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)
+    lines = out.splitlines()
+    assert [line[:5] for line in lines[:2]] == ["[1/2]", "[2/2]"]
+    assert not any(line.startswith("[9]") for line in lines)
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m" in out
+    assert "forged\\n[9] mallory" in out
+    assert main([str(tmp_path / "no\x1b[2Jsuch"), "--assignment", "bs6207-a1"]) == 2
+    assert "no\\x1b[2Jsuch: no such folder" in capsys.readouterr().err

@@ -7,6 +7,7 @@ The hostile fixtures are graded in the same session batch as the correct student
 from __future__ import annotations
 
 import json
+import re
 
 import classroom
 import pytest
@@ -98,6 +99,24 @@ EXPECTED = {
         "error",
         "backprop failed on the published inputs: backprop() returned None; expected (dW, db)",
     ),
+    "sends_malformed_backprop_then_exits": (
+        "backprop-gradients",
+        "error",
+        "could not run backprop: the student's code sent a malformed backprop answer (results: "
+        "Input should be a valid list); then the student's code ended the process early",
+    ),
+    "raises_lone_surrogate": (
+        "backprop-gradients",
+        "error",
+        "backprop failed on the published inputs: backprop.py, line 30, in backprop: "
+        "ValueError: \\udc80",
+    ),
+    "fakes_progress": (
+        "network-architecture",
+        "error",
+        "could not build and run the network: the network stage ran past its limit of 20 s "
+        "(10 s for its one call and 10 s to start) while importing network.py",
+    ),
 }
 
 
@@ -129,18 +148,41 @@ def test_a_process_killed_in_backprop_leaves_the_network_graded(
 
 
 def test_forged_answers_are_refused(batch: Batch) -> None:
-    """Answers forged by the network's code count for nothing, and reach no other process."""
+    """Answers forged by the network's code count for nothing (malformed, they are not answers),
+    and reach no other process: the correct code behind them gets full marks."""
     result = batch.results["forges_answers"]
-    assert statuses(result) == {
-        "network-architecture": "fail",
-        "autograd-gradients": "pass",
-        "backprop-gradients": "pass",
-        "no-autograd": "pass",
-        "dat-files": "pass",
-    }
-    assert message(result, "network-architecture").startswith(
-        "the network applies 0 Linear layers (none)"
+    assert result.score == result.max_score, [c.message for c in result.checks]
+
+
+@pytest.mark.parametrize("behaviour", ["sends_malformed_answers", "sends_oversized_answers"])
+def test_malformed_and_oversized_answers_are_not_answers(behaviour: str, batch: Batch) -> None:
+    """A graph whose nodes lack `id`, a trace of numbers, results that are a string, three 60 MB
+    lines: none is an answer (the class run goes on), and the real answers after them stand."""
+    result = batch.results[behaviour]
+    assert result.score == result.max_score, [c.message for c in result.checks]
+    assert (batch.reports / behaviour / "report.html").stat().st_size
+
+
+def test_a_lone_surrogate_reaches_the_reports_as_text(batch: Batch) -> None:
+    """An exception message no UTF-8 file can hold is written out in the reports, not a crash."""
+    out = batch.reports / "raises_lone_surrogate"
+    checks = json.loads((out / "result.json").read_text())["checks"]
+    assert (
+        "ValueError: \\udc80"
+        in next(c for c in checks if c["id"] == "backprop-gradients")["message"]
     )
+    assert "ValueError: \\udc80" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_time_out_names_the_threads_still_running(batch: Batch) -> None:
+    """Threads spinning from import starve the network stage: the time-out names the stage that
+    was running and the student's threads that were still running."""
+    text = message(batch.results["spins_threads_from_import"], "network-architecture")
+    assert re.match(
+        r"could not build and run the network: timed out after 10 s \(\d+ threads? the "
+        r"student's code started still running\) while (importing network\.py|calling build_)",
+        text,
+    ), text
 
 
 def test_printing_hundreds_of_mb_is_capped(batch: Batch) -> None:

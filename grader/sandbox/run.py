@@ -8,10 +8,12 @@ own backprop runs. A child that dies (a crash, a timeout, the memory cap) takes 
 it was in: the groups it never began run in a fresh child, on a fresh copy, so a student whose
 backprop segfaults still has the network graded, as if each group had a process of its own.
 
-A child sends JSON lines: what it is doing before each step, then each stage's result; the
-first result of a stage stands. Everything that comes back is data to validate: the children
-never decide a grade. A watchdog kills a child that goes `call_seconds` without a sign of
-progress; the printed output is drained as it comes and kept capped.
+A child sends JSON lines: what it is doing before each step, then each stage's result. Every
+line is hostile data with a size and a schema (answers.py): a line too long is dropped unread,
+a malformed answer is noted, and the first valid answer of a stage stands; the children never
+decide a grade. A watchdog kills a child that goes `call_seconds` without a sign of progress,
+or whose stage runs past its ceiling however much progress it shows; the printed output is
+drained as it comes and kept capped.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import contextlib
 import json
 import math
 import os
+import re
 import selectors
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ import orjson
 
 from grader.assignment import Limits
 from grader.sandbox import isolation
+from grader.sandbox.answers import Malformed, validated
 from grader.sandbox.forkserver import Forked, ForkServerError
 
 GROUPS = {"backprop": ("backprop",), "network": ("network", "autograd", "graph")}  # in order
@@ -47,7 +51,9 @@ STAGES = {
     "backprop": "importing and running backprop",
 }
 MEMORY_SLACK = 768 * 2**20  # what Python, numpy and torch take before the student's code runs
-MAX_ANSWER = 64 * 2**20  # bytes in one answer line: far above any real answer
+# Bytes in one line from the child, beyond twice the request's size (an answer's gradients are
+# as big as the request's parameters): bs6207-a1's largest, 4 seeds' gradients, is 190 KB.
+MAX_ANSWER = 4 * 2**20
 MAX_FILES = 10_000
 
 
@@ -118,6 +124,11 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
                     answer = answers.get(name, {})
                     if "ok" in answer:
                         stages[name] = answer
+                    elif "malformed" in answer:
+                        failures[name] = (
+                            f"the student's code sent a malformed {name} answer "
+                            f"({answer['malformed']}); then {ending}"
+                        )
                     elif "doing" in answer:
                         failures[name] = f"{ending} while {answer['doing']}"
                     else:
@@ -176,20 +187,26 @@ def _run_group(
     """Run one child on `groups` (each makes `calls` calls); its answers by stage, and how it
     ended if it ended badly. A fork server that died (killed from outside) is started anew,
     once; failing again, that is the ending."""
-    periods = (calls + 2) * len(groups)  # the watchdog's limit on the whole child
+    stages = [stage for group in groups for stage in GROUPS[group]]
     names = ",".join(groups)
     try:
-        return _run_child(work, request, names, limits, output, periods)
+        return _run_child(work, request, names, limits, output, stages, calls)
     except ForkServerError:
         pass
     try:
-        return _run_child(work, request, names, limits, output, periods)
+        return _run_child(work, request, names, limits, output, stages, calls)
     except ForkServerError as error:
         return {}, f"the grader's sandbox failed to start ({error}); show this to your TA"
 
 
 def _run_child(
-    work: Path, request: Path, groups: str, limits: Limits, output: Output, periods: int
+    work: Path,
+    request: Path,
+    groups: str,
+    limits: Limits,
+    output: Output,
+    stages: list[str],
+    calls: int,
 ) -> tuple[dict[str, dict[str, Any]], str]:
     answers: dict[str, dict[str, Any]] = {}
     memory = limits.memory_mib * 2**20 + MEMORY_SLACK
@@ -201,7 +218,8 @@ def _run_child(
         finally:
             os.close(write_end)
         try:
-            stopped = _watch(child, read_end, answers, limits, output, periods)
+            limit = MAX_ANSWER + 2 * request.stat().st_size
+            stopped = _watch(child, read_end, answers, limits, output, stages, calls, limit)
         finally:  # interrupted too (Ctrl-C, a worker told to stop): no child outlives this
             _stop(child, cgroup)
         failure = getattr(child, "failure", None)  # the fork server's, not the student's
@@ -222,29 +240,31 @@ def _watch(
     answers: dict[str, dict[str, Any]],
     limits: Limits,
     output: Output,
-    periods: int,
+    stages: list[str],
+    calls: int,
+    limit: int = MAX_ANSWER,
 ) -> str | None:
     """Read answers and output until the child is done; why the watchdog stopped it, if it did.
 
-    The clock restarts at every sign of progress, up to `call_seconds` per call; a child that
-    fakes progress still stops at `call_seconds` × `periods` in all.
+    The clock restarts at every sign of progress, up to `call_seconds` per call; however much
+    progress a stage shows, it stops at its own ceiling (`_Clock.periods` × `call_seconds` from
+    its first word). Stages go forward only, in `stages`' order: progress for one already left
+    behind is no progress.
     """
     assert child.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(channel, selectors.EVENT_READ, "channel")
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
-    pending = b""
-    start = time.monotonic()
-    deadline, last = start + limits.call_seconds, start + limits.call_seconds * periods
+    lines = _Lines(limit)
+    clock = _Clock(limits.call_seconds, calls, stages)
+    threads = 0  # the child's threads before the student's code ran
     try:
         while selector.get_map():
             now = time.monotonic()
-            if now >= last:
-                return f"ran for more than {last - start:g} s in all"
-            if now >= deadline:
-                return f"timed out after {limits.call_seconds:g} s"
+            if now >= clock.deadline:
+                return clock.ending() + _threads_started(child, threads)
             exited = child.poll() is not None  # then read what is there, and stop:
-            events = selector.select(timeout=0 if exited else min(deadline - now, 0.5))
+            events = selector.select(timeout=0 if exited else min(clock.deadline - now, 0.5))
             if exited and not events:  # processes it left behind may hold the pipes open
                 break
             for key, _ in events:
@@ -254,37 +274,156 @@ def _watch(
                 elif key.data == "output":
                     output.add(data)
                 else:
-                    pending += data
-                    *lines, pending = pending.split(b"\n")
-                    if len(pending) > MAX_ANSWER:
-                        return f"sent an answer line longer than {MAX_ANSWER // 2**20} MiB"
-                    for line in lines:
-                        if _record(line, answers):
-                            deadline = min(time.monotonic() + limits.call_seconds, last)
+                    for line in lines.feed(data):
+                        stage = _record(line, answers, stages)
+                        if stage and clock.progress(stage) and not threads:
+                            threads = _threads(child)  # the child's first word
     finally:
         selector.close()
         os.close(channel)
     return None
 
 
-def _record(line: bytes, answers: dict[str, dict[str, Any]]) -> bool:
-    """Take one answer line; True if it shows progress. Malformed lines are ignored, nested
-    too deep for a parser included."""
+@dataclass
+class _Clock:
+    """The watchdog's clock for one child running `stages` in order, each `call_seconds` per
+    call: progress restarts it, up to the ceiling of the stage in progress."""
+
+    call_seconds: float
+    calls: int
+    stages: list[str]
+    current: str | None = None
+    ceiling: float = math.inf
+    deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.call_seconds
+
+    def progress(self, stage: str) -> bool:
+        """A sign of progress in `stage`; False if it is no progress (a stage left behind)."""
+        if self.current and self.stages.index(stage) < self.stages.index(self.current):
+            return False
+        now = time.monotonic()
+        if stage != self.current:
+            self.current, self.ceiling = stage, now + self.call_seconds * self.periods(stage)
+        self.deadline = min(now + self.call_seconds, self.ceiling)
+        return True
+
+    def periods(self, stage: str) -> int:
+        """A stage's ceiling in `call_seconds`: one for each call it makes, and one more (to
+        import the student's module and the like)."""
+        return (self.calls if stage in {"backprop", "autograd"} else 1) + 1
+
+    def ending(self) -> str:
+        """Why the child was stopped at the deadline, in words."""
+        if self.current is None or self.deadline < self.ceiling:
+            return f"timed out after {self.call_seconds:g} s"
+        periods = self.periods(self.current)
+        each = f"each of its {periods - 1} calls" if periods > 2 else "its one call"
+        return (
+            f"the {self.current} stage ran past its limit of {self.call_seconds * periods:g} s "
+            f"({self.call_seconds:g} s for {each} and {self.call_seconds:g} s to start)"
+        )
+
+
+def _threads(child: subprocess.Popen[bytes] | Forked) -> int:
+    """The child's threads now, 0 if it cannot be told."""
     try:
-        message = _unpacked(_loads(line))
-        stage = message["stage"]
-    except (ValueError, TypeError, KeyError, RecursionError):
-        return False
-    if stage not in STAGES or not isinstance(message, dict):
-        return False
+        status = Path(f"/proc/{child.pid}/status").read_text()
+    except (OSError, ValueError):
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines()
+                 if line.startswith("Threads:")), 0)  # fmt: skip
+
+
+def _threads_started(child: subprocess.Popen[bytes] | Forked, before: int) -> str:
+    """` (40 threads the student's code started still running)`, or nothing."""
+    now = _threads(child)
+    if not before or now <= before:
+        return ""
+    started = now - before
+    return f" ({started} thread{'s' * (started > 1)} the student's code started still running)"
+
+
+@dataclass
+class _Lines:
+    """The channel's bytes cut into lines. A line longer than `limit` is dropped as it
+    comes, never held whole: `feed` gives its first bytes, as `_Dropped`, once."""
+
+    limit: int
+    pending: bytearray = field(default_factory=bytearray)
+    dropping: bool = False
+
+    def feed(self, data: bytes) -> Iterator[bytes | _Dropped]:
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            piece = data[start:] if end < 0 else data[start:end]
+            if not self.dropping:
+                self.pending += piece
+                if len(self.pending) > self.limit:
+                    yield _Dropped(bytes(self.pending[:100]), self.limit)
+                    self.pending.clear()
+                    self.dropping = True
+            if end < 0:
+                return
+            if not self.dropping:
+                yield bytes(self.pending)
+            self.pending.clear()
+            self.dropping = False
+            start = end + 1
+
+
+@dataclass(frozen=True)
+class _Dropped:
+    """A line over the limit: its first bytes, to tell whose answer it claimed to be."""
+
+    head: bytes
+    limit: int
+
+
+_STAGE = re.compile(rb'\s*\{\s*"stage"\s*:\s*"(\w+)"')
+
+
+def _record(
+    line: bytes | _Dropped,
+    answers: dict[str, dict[str, Any]],
+    stages: Sequence[str] = tuple(STAGES),
+) -> str | None:
+    """Take one line for the child running `stages`: the stage it shows progress in, or None.
+
+    A valid answer stands if it is the stage's first (answers.validated says what is valid); a
+    malformed one, or one too long to read, is noted and the stage waits for a valid one.
+    Lines that name no stage of this child are ignored, nested too deep for a parser included.
+    """
+    if isinstance(line, _Dropped):
+        found = _STAGE.match(line.head)
+        stage = found.group(1).decode() if found else ""
+        if stage in stages and "ok" not in answers.setdefault(stage, {}):
+            answers[stage].setdefault(
+                "malformed", f"a line over {line.limit:,} bytes, dropped unread"
+            )
+        return None
+    try:
+        message = _loads(line)
+    except (ValueError, RecursionError):
+        return None
+    stage = message.get("stage") if isinstance(message, dict) else None
+    if not isinstance(stage, str) or stage not in stages:
+        return None
     current = answers.setdefault(stage, {})
     if "ok" in current:
-        return False  # the first result of a stage stands
-    if "ok" in message:
-        answers[stage] = message
+        return None  # the first answer of a stage stands
+    try:
+        body = validated(stage, message)
+    except Malformed as problem:
+        current.setdefault("malformed", str(problem))
+        return None
+    if "ok" in body:
+        answers[stage] = body
     else:
-        current["doing"] = str(message.get("doing", STAGES[stage]))[:200]
-    return True
+        current["doing"] = body["doing"]
+    return stage
 
 
 def packed(array: np.ndarray[Any, Any]) -> dict[str, Any]:
@@ -300,29 +439,6 @@ def _loads(line: bytes) -> Any:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
         return json.loads(line)
-
-
-def _unpacked(value: Any) -> Any:
-    """`value` with every array the child packed ({"f8": base64 float64 bytes, "shape": [...]})
-    as a NumPy array; anything else, or a packing that does not add up, as it came."""
-    if isinstance(value, list):
-        return [_unpacked(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if value.keys() != {"f8", "shape"}:
-        return {key: _unpacked(item) for key, item in value.items()}
-    shape, data = value["shape"], value["f8"]
-    if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
-        return value
-    if not isinstance(data, str):
-        return value
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except ValueError:
-        return value
-    if len(raw) != 8 * math.prod(shape):
-        return value
-    return np.frombuffer(raw, dtype="<f8").reshape(shape)
 
 
 def _stop(child: subprocess.Popen[bytes] | Forked, cgroup: isolation.Cgroup | None) -> None:

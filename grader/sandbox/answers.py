@@ -1,0 +1,175 @@
+"""What each stage of the child may send: one schema per kind of message, checked on arrival.
+
+The student's code runs in the child and can write anything to the channel, so every line is
+hostile data. A message that does not fit its stage's schema is not an answer: the parent
+notes it as malformed and waits for a valid one. What passes is well-formed for the checks:
+strings cleaned (a lone surrogate escaped as text, so every report can encode it) and cut to a
+length, lists capped, packed arrays ({"f8": base64 float64 bytes, "shape": [...]}) unpacked
+into NumPy arrays whose size adds up. Keys the schemas do not name are dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import math
+from typing import Annotated, Any, Literal, NotRequired
+
+import numpy as np
+from annotated_types import Ge, Len
+from pydantic import AfterValidator, Discriminator, Tag, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+MAX_ITEMS = 10_000  # in any list: calls, trace events, graph nodes and edges
+MAX_DIMS = 8
+
+
+def clean(text: str, limit: int = 4000) -> str:
+    """`text` with lone surrogates written out (`\\udc80`), cut to `limit` characters."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+
+
+Name = Annotated[str, AfterValidator(functools.partial(clean, limit=200))]
+Message = Annotated[str, AfterValidator(clean)]
+Count = Annotated[int, Ge(0)]
+Shape = Annotated[list[Count], Len(0, MAX_DIMS)]
+Items = Len(0, MAX_ITEMS)
+
+
+class Packed(TypedDict):
+    f8: str
+    shape: Shape
+
+
+def _unpack(value: Packed) -> np.ndarray[Any, Any]:
+    try:
+        raw = base64.b64decode(value["f8"], validate=True)
+    except ValueError:  # binascii.Error among them
+        raise ValueError("an array's f8 is not base64") from None
+    if len(raw) != 8 * math.prod(value["shape"]):
+        raise ValueError(f"an array of shape {value['shape']} holds {len(raw)} bytes")
+    return np.frombuffer(raw, dtype="<f8").reshape(value["shape"])
+
+
+Array = Annotated[Packed, AfterValidator(_unpack)]
+
+
+class Progress(TypedDict):
+    doing: Name
+
+
+class Failure(TypedDict):
+    ok: Literal[False]
+    error: Message
+
+
+# One traced operation; a Linear layer's carries its sizes and parameter names.
+TraceEvent = TypedDict(
+    "TraceEvent",
+    {
+        "op": Name,
+        "in": NotRequired[Count],
+        "out": NotRequired[Count],
+        "weight": NotRequired[Name],
+        "bias": NotRequired[Name | None],
+    },
+)
+
+
+def _linear_whole(event: TraceEvent) -> TraceEvent:
+    if event["op"] == "linear" and not {"in", "out", "weight", "bias"} <= event.keys():
+        raise ValueError("a linear event needs in, out, weight and bias")
+    return event
+
+
+class Network(TypedDict):
+    ok: Literal[True]
+    trace: Annotated[list[Annotated[TraceEvent, AfterValidator(_linear_whole)]], Items]
+    output_shape: Shape
+
+
+class Gradients(TypedDict):
+    dW: Annotated[list[Array | None], Items]
+    db: Annotated[list[Array | None], Items]
+
+
+class CallError(TypedDict):
+    error: Message
+    autograd: NotRequired[bool]
+
+
+# Each call's answer: the gradients, or why there are none.
+CallAnswer = Annotated[
+    Annotated[Gradients, Tag("gradients")] | Annotated[CallError, Tag("error")],
+    Discriminator(
+        lambda value: "error" if isinstance(value, dict) and "error" in value else "gradients"
+    ),
+]
+
+
+class Autograd(TypedDict):
+    ok: Literal[True]
+    results: Annotated[list[CallAnswer], Items]
+
+
+class Backprop(TypedDict):
+    ok: Literal[True]
+    results: Annotated[list[CallAnswer], Items]
+    autograd_attempts: Annotated[list[Name], Items]
+    file: NotRequired[Name]  # the file that ran as the backprop module, where the child says
+
+
+class Node(TypedDict):
+    id: int
+    type: Name
+    parameter: NotRequired[Name]
+    shape: NotRequired[Shape]
+
+
+class Graph(TypedDict):
+    ok: Literal[True]
+    nodes: Annotated[list[Node], Items]
+    edges: Annotated[list[Annotated[list[int], Len(2, 2)]], Items]
+
+
+ANSWERS: dict[str, TypeAdapter[Any]] = {
+    "network": TypeAdapter(Network),
+    "autograd": TypeAdapter(Autograd),
+    "graph": TypeAdapter(Graph),
+    "backprop": TypeAdapter(Backprop),
+}
+PROGRESS: TypeAdapter[Progress] = TypeAdapter(Progress)
+FAILURE: TypeAdapter[Failure] = TypeAdapter(Failure)
+
+
+class Malformed(ValueError):
+    """A message that does not fit its stage's schema; the text says where and how."""
+
+
+def validated(stage: str, message: dict[str, Any]) -> dict[str, Any]:
+    """`message` (one line from the child, for `stage`) as its schema makes it, without the
+    stage's name: progress ({doing}), a failure ({ok: false, error}) or the stage's answer.
+    Raises Malformed."""
+    body = {key: value for key, value in message.items() if key != "stage"}
+    if "ok" not in body:
+        adapter: TypeAdapter[Any] = PROGRESS
+    elif body["ok"] is True:
+        adapter = ANSWERS[stage]
+    elif body["ok"] is False:
+        adapter = FAILURE
+    else:
+        raise Malformed("ok is neither true nor false")
+    try:
+        return dict(adapter.validate_python(body, strict=True))
+    except ValidationError as error:
+        raise Malformed(_first_problem(error)) from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    """`trace.0: Input should be a valid dictionary (and 2 more problems)`; no input quoted."""
+    problems = error.errors(include_url=False, include_context=False, include_input=False)
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = len(problems) - 1
+    text = f"{where or 'the answer'}: {first['msg']}"
+    return clean(text + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""), 300)

@@ -1,0 +1,75 @@
+"""What the child may send, stage by stage: the schemas of sandbox/answers.py."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.sandbox.answers import Malformed, validated
+from grader.sandbox.run import packed
+
+
+def test_packed_arrays_come_back_as_arrays_nan_and_inf_kept() -> None:
+    """An answer's packed array is read as float64 with its shape; NaN and inf survive."""
+    values = np.array([[1.5, np.nan], [-np.inf, 2e-300]])
+    answer = validated(
+        "autograd", {"ok": True, "results": [{"dW": [packed(values)], "db": [None]}]}
+    )
+    array = answer["results"][0]["dW"][0]
+    assert isinstance(array, np.ndarray) and array.shape == (2, 2)
+    np.testing.assert_array_equal(array, values)
+
+
+@pytest.mark.parametrize(
+    ("array", "problem"),
+    [
+        ({"f8": base64.b64encode(b"\0" * 8).decode(), "shape": [2]}, "holds 8 bytes"),
+        ({"f8": "not base64!", "shape": [0]}, "is not base64"),
+        ({"f8": "", "shape": [-1]}, "shape.0: Input should be greater than or equal to 0"),
+        ({"f8": "", "shape": "[]"}, "shape: Input should be a valid list"),
+        ({"f8": 1, "shape": []}, "f8: Input should be a valid string"),
+        ({"f8": "", "shape": [True]}, "shape.0: Input should be a valid integer"),
+    ],
+)
+def test_a_packing_that_does_not_add_up_is_a_malformed_answer(array: Any, problem: str) -> None:
+    """A forged or broken packing is not an array: the answer holding it is malformed."""
+    answer = {"ok": True, "results": [{"dW": [array], "db": []}], "autograd_attempts": []}
+    with pytest.raises(Malformed, match=problem):
+        validated("backprop", answer)
+
+
+@pytest.mark.parametrize(
+    ("stage", "message", "problem"),
+    [
+        ("graph", {"ok": True, "nodes": [{"type": "SumBackward0"}], "edges": []}, "nodes.0.id"),
+        ("graph", {"ok": True, "nodes": [], "edges": [[0, 1, 2]]}, "edges.0: List should have"),
+        ("network", {"ok": True, "trace": [1, 2, 3], "output_shape": [1]}, "trace.0: Input"),
+        ("network", {"ok": True, "trace": [{"op": "linear"}], "output_shape": [1]}, "linear"),
+        ("backprop", {"ok": True, "results": "all correct", "autograd_attempts": []}, "results"),
+        ("autograd", {"ok": True, "results": [{"dW": 1, "db": []}]}, "results.0.gradients.dW"),
+        ("autograd", {"ok": "yes", "results": []}, "ok is neither true nor false"),
+        ("backprop", {"ok": False, "error": ["x"]}, "error: Input should be a valid string"),
+        ("network", {"doing": 7}, "doing: Input should be a valid string"),
+        ("network", {"ok": True, "trace": [{"op": "relu"}] * 20_000, "output_shape": [1]}, "10000"),
+    ],
+)
+def test_a_message_that_does_not_fit_its_stage_is_malformed(
+    stage: str, message: dict[str, Any], problem: str
+) -> None:
+    """Each stage's answer has a schema; what does not fit is refused, saying where."""
+    with pytest.raises(Malformed, match=problem):
+        validated(stage, message)
+
+
+def test_strings_are_cleaned_at_the_boundary() -> None:
+    """A lone surrogate (a student's exception message) is written out as text, every string is
+    cut to a length, and keys no schema names are dropped."""
+    failure = validated("backprop", {"ok": False, "error": "ValueError: \udc80" + "x" * 9000})
+    assert failure["error"].startswith("ValueError: \\udc80x")
+    assert len(failure["error"]) == 4000
+    failure["error"].encode("utf-8")  # what the reports do
+    progress = validated("network", {"doing": "calling \ud800", "sneaky": 1})
+    assert progress == {"doing": "calling \\ud800"}
