@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from pathlib import Path
@@ -153,10 +154,14 @@ SOURCES = {
     "the engine itself": (
         "from torch.autograd import Variable\ndef backprop(w, b, x, y):\n"
         "    Variable._execution_engine.run_backward()\n",
-        [
-            "backprop.py, line 3, in backprop(): uses Variable (imported from torch.autograd)",
-            "backprop.py, line 3, in backprop(): uses _execution_engine",
-        ],
+        ["backprop.py, line 3, in backprop(): uses _execution_engine"],
+    ),
+    "grad mode is not autograd": (
+        "import torch\nfrom torch.autograd import no_grad\ndef backprop(w, b, x, y):\n"
+        "    from torch.autograd import set_grad_enabled\n"
+        "    with torch.autograd.no_grad(), no_grad(), torch.autograd.grad_mode.enable_grad():\n"
+        "        return torch.autograd.Variable(w)\n",
+        [],
     ),
 }
 
@@ -220,6 +225,48 @@ def test_source_scan_of_a_broken_file_finds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "backprop.py"
     path.write_text("def backprop(:\n")
     assert no_autograd.source_uses(path, "backprop") == []
+
+
+def ran(folder: Path, module_file: object) -> Context:
+    """A context whose backprop stage answered, reporting `module_file` as the file it ran."""
+    answer = {"ok": True, "results": [{"dW": [], "db": []}], "autograd_attempts": []}
+    stages = {"backprop": answer | {"module_file": module_file}}
+    outcome = Outcome(stages=stages, failures={}, output="", seconds=0)
+    return dataclasses.replace(context(folder), outcome=outcome)
+
+
+def test_a_compiled_module_that_ran_is_an_error_naming_it(tmp_path: Path) -> None:
+    """An extension module beside backprop.py runs instead of it: its source cannot be read,
+    so no-autograd cannot pass, and says why."""
+    (tmp_path / "backprop.py").write_text("def backprop(w, b, x, y):\n    return w, b\n")
+    so = "backprop.cpython-311-x86_64-linux-gnu.so"
+    (tmp_path / so).write_bytes(b"\x7fELF")
+    found = no_autograd.check(ran(tmp_path, so))
+    assert (found.status, found.message) == (
+        "error",
+        f"{so} ran, not backprop.py: a compiled module takes precedence: its source cannot be "
+        "checked; hand in backprop.py",
+    )
+
+
+@pytest.mark.parametrize("reported", ["../backprop.py", "/etc/passwd", "link.py", 3, ""])
+def test_a_reported_file_outside_the_submission_is_not_read(
+    reported: object, tmp_path: Path
+) -> None:
+    """What the child reports as the file that ran is read only if it is a regular file of the
+    submission; otherwise the contract's backprop.py is."""
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (tmp_path / "backprop.py").write_text(
+        "import torch\ndef backprop(w, b, x, y):\n    torch.func.grad(f)\n"
+    )
+    (folder / "link.py").symlink_to(tmp_path / "backprop.py")
+    (folder / "backprop.py").write_text("def backprop(w, b, x, y):\n    return w, b\n")
+    found = no_autograd.check(ran(folder, reported))
+    assert (found.status, found.message) == (
+        "pass",
+        "backprop.py: no autograd in backprop() or what it calls, in the source or at run time",
+    )
 
 
 # --- dat-files --------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ CHECK = "no-autograd"
 AUTOGRAD = "torch.autograd"  # and its submodules: everything in them is autograd
 FUNC_MODULES = ("torch.func", "functorch", "torch._functorch")  # vmap there is not
 FUNC_SUBMODULES = {"eager_transforms", "apis"}  # torch._functorch's, holding the transforms
+# torch.autograd's names that compute no gradient: switches of grad mode, the legacy constructor
+NOT_AUTOGRAD = {"no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode"}
+NOT_AUTOGRAD |= {"Variable"}
 TRANSFORMS = {"grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize"}
 # torch's internals that only autograd uses; `run_backward` or `grad` could be the student's own
 ENGINE_ATTRIBUTES = {
@@ -141,6 +144,7 @@ class _Module:
     aliases: dict[str, str] = field(default_factory=dict)  # autograd by another name: whence
     torch: set[str] = field(default_factory=lambda: {"torch"})  # names of the torch module
     funcs: set[str] = field(default_factory=set)  # names of torch.func, functorch
+    harmless: set[int] = field(default_factory=set)  # the `torch.autograd` of `….no_grad`
     modules: dict[str, Path] = field(default_factory=dict)  # `import helpers`: the file
     imported: dict[str, tuple[Path, str]] = field(default_factory=dict)  # `from helpers import f`
 
@@ -201,6 +205,8 @@ class _Module:
         for alias in node.names:
             bound = alias.asname or alias.name
             autograd = source.startswith(AUTOGRAD) or (source, alias.name) == ("torch", "autograd")
+            if source.startswith(AUTOGRAD) and alias.name in NOT_AUTOGRAD:
+                continue
             if autograd or (source.startswith(FUNC_MODULES) and alias.name in TRANSFORMS):
                 self.aliases[bound] = f"imported from {source}"
             elif (source, alias.name) == ("torch", "func") or alias.name in FUNC_SUBMODULES:
@@ -215,8 +221,10 @@ class _Module:
     def use(self, node: ast.AST) -> str | None:
         """What `node` uses that can only be autograd, in words, or None."""
         if isinstance(node, ast.Attribute):
+            if node.attr in NOT_AUTOGRAD:  # torch.autograd.no_grad: seen before its parts
+                self.harmless.add(id(node.value))
             if node.attr == "autograd" and self.is_torch(node.value):
-                return "uses torch.autograd"
+                return None if id(node) in self.harmless else "uses torch.autograd"
             if node.attr in TRANSFORMS and self.is_func(node.value):
                 return f"uses torch.func.{node.attr}"
             if node.attr in ENGINE_ATTRIBUTES:
@@ -227,7 +235,8 @@ class _Module:
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names = [a.name for a in node.names]
             module = node.module if isinstance(node, ast.ImportFrom) else names[0]
-            if (module or "").startswith(AUTOGRAD) or (module == "torch" and "autograd" in names):
+            autograd = (module or "").startswith(AUTOGRAD) and not NOT_AUTOGRAD.issuperset(names)
+            if autograd or (module == "torch" and "autograd" in names):
                 return f"imports {module}"
             transforms = sorted(TRANSFORMS.intersection(names))
             if (module or "").startswith(FUNC_MODULES) and transforms:
