@@ -72,8 +72,8 @@ def check(context: Context) -> CheckResult:
         context,
         CHECK,
         "pass",
-        f"{note or ran}: no autograd in {contract.backprop_function}() or what it calls, in the "
-        "source or at run time",
+        f"{f'{note};' if note else f'{ran}:'} no autograd in {contract.backprop_function}() or "
+        "what it calls, in the source or at run time",
     )
 
 

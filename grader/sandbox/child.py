@@ -540,7 +540,10 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
 
     def refuse(default: str) -> Callable[..., Any]:
         def refused(*args: Any, **kwargs: Any) -> Any:
-            attempt = _reached(default)
+            try:
+                attempt = _reached(default)
+            except Exception:  # frames the student's code made to confuse the naming
+                attempt = default
             attempts.append(attempt)
             raise AutogradForbidden(f"autograd is switched off inside backprop: {attempt}")
 
@@ -576,7 +579,7 @@ def _reached(default: str) -> str:
     frame: FrameType | None = sys._getframe(2)  # whoever called the refusal
     entry = None
     while frame is not None and not _theirs(frame, exec_too=True):
-        if frame.f_globals.get("__name__", "").split(".")[0] in {"torch", "functorch"}:
+        if str(frame.f_globals.get("__name__")).split(".")[0] in {"torch", "functorch"}:
             entry = frame
         frame = frame.f_back
     while frame is not None and not _theirs(frame):
@@ -600,7 +603,7 @@ def _theirs(frame: FrameType, exec_too: bool = False) -> bool:
 def _public_name(frame: FrameType) -> str:
     """The name a student knows a torch frame's function by: torch.func.jacfwd for the wrapper
     `torch._functorch.eager_transforms.jacfwd.<locals>.wrapper_fn`, torch.Tensor.backward."""
-    module = frame.f_globals.get("__name__", "torch")
+    module = str(frame.f_globals.get("__name__"))
     parts = frame.f_code.co_qualname.split(".<locals>")[0].split(".")
     if len(parts) > 1 and parts[-1].startswith("__"):
         parts.pop()  # dual_level.__enter__: the class is what they used
