@@ -23,8 +23,14 @@ AUTOGRAD = "torch.autograd"  # and its submodules: everything in them is autogra
 FUNC_MODULES = ("torch.func", "functorch", "torch._functorch")  # vmap there is not
 FUNC_SUBMODULES = {"eager_transforms", "apis"}  # torch._functorch's, holding the transforms
 # torch.autograd's names that compute no gradient: switches of grad mode, the legacy constructor
-NOT_AUTOGRAD = {"no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode"}
-NOT_AUTOGRAD |= {"Variable"}
+NOT_AUTOGRAD = {
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
+    "grad_mode",
+    "Variable",
+}
 TRANSFORMS = {"grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize"}
 # torch's internals that only autograd uses; `run_backward` or `grad` could be the student's own
 ENGINE_ATTRIBUTES = {
