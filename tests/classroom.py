@@ -40,6 +40,8 @@ def make_submission(behaviour: str, into: Path) -> Path:
         elif path.name.endswith(".append.py"):  # a change after it: wrap the correct function
             target = folder / path.name.replace(".append.py", ".py")
             target.write_text(target.read_text() + "\n\n" + path.read_text())
+        elif path.is_dir():  # a package of the student's
+            shutil.copytree(path, folder / path.name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(path, folder / path.name)
     return folder

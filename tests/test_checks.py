@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from pathlib import Path
@@ -105,46 +106,118 @@ def test_architecture_checks_the_output_size(tmp_path: Path) -> None:
 
 SOURCES = {
     "clean": ("import numpy as np\ndef backprop(w, b, x, y):\n    return w, b\n", []),
-    "backward": (
-        "def backprop(w, b, x, y):\n    loss = f()\n    loss.backward()\n",
-        ["backprop.py, line 3, in backprop(): calls .backward()"],
+    "a .backward() method of the student's own class": (
+        "class Net:\n    def backward(self, y):\n        return y\n"
+        "def backprop(w, b, x, y):\n    net = Net()\n    return net.backward(y)\n",
+        [],
     ),
     "torch.autograd.grad": (
         "import torch\ndef backprop(w, b, x, y):\n    return torch.autograd.grad(1, 2)\n",
         ["backprop.py, line 3, in backprop(): uses torch.autograd"],
     ),
+    "torch under another name": (
+        "import torch as t\ndef backprop(w, b, x, y):\n    return t.autograd.grad(1, 2)\n",
+        ["backprop.py, line 3, in backprop(): uses torch.autograd"],
+    ),
     "imported grad": (
         "from torch.autograd import grad\ndef backprop(w, b, x, y):\n    return grad(1, 2)\n",
-        ["backprop.py, line 3, in backprop(): uses grad (imported from autograd)"],
+        ["backprop.py, line 3, in backprop(): uses grad (imported from torch.autograd)"],
     ),
     "torch.func in a helper it calls": (
         "import torch\ndef helper():\n    return torch.func.grad(f)\n"
         "def backprop(w, b, x, y):\n    return helper()\n",
-        ["backprop.py, line 3, in helper(): uses torch.func"],
+        ["backprop.py, line 3, in helper(): uses torch.func.grad"],
+    ),
+    "torch.func in a method it calls": (
+        "import torch\nclass Net:\n    def backward(self, f):\n        return torch.func.vjp(f)\n"
+        "def backprop(w, b, x, y):\n    return Net().backward(y)\n",
+        ["backprop.py, line 4, in backward(): uses torch.func.vjp"],
+    ),
+    "an alias taken at import": (
+        "import torch\njac = torch.func.jacfwd\ndef backprop(w, b, x, y):\n    return jac(f)(w)\n",
+        ["backprop.py, line 4, in backprop(): uses jac (set to torch.func.jacfwd at line 2)"],
+    ),
+    "torch.func taken at import": (
+        "import torch\ntf = torch.func\ndef backprop(w, b, x, y):\n    return tf.jacrev(f)(w)\n",
+        ["backprop.py, line 4, in backprop(): uses torch.func.jacrev"],
+    ),
+    "vmap is not autograd": (
+        "import torch\nfrom torch.func import vmap\nimport torch.func as tf\n"
+        "def backprop(w, b, x, y):\n    return vmap(f)(w), torch.func.vmap(f)(b), tf.vmap(f)(x)\n",
+        [],
     ),
     "autograd in code backprop does not call": (
-        "def make_torch_file(loss):\n    loss.backward()\n"
+        "import torch\ndef make_torch_file(loss):\n    return torch.autograd.grad(loss, [])\n"
         "def backprop(w, b, x, y):\n    return w\n",
         [],
     ),
     "the engine itself": (
         "from torch.autograd import Variable\ndef backprop(w, b, x, y):\n"
         "    Variable._execution_engine.run_backward()\n",
-        [
-            "backprop.py, line 3, in backprop(): uses Variable (imported from autograd)",
-            "backprop.py, line 3, in backprop(): uses _execution_engine",
-            "backprop.py, line 3, in backprop(): uses run_backward",
-        ],
+        ["backprop.py, line 3, in backprop(): uses _execution_engine"],
+    ),
+    "grad mode is not autograd": (
+        "import torch\nfrom torch.autograd import no_grad\ndef backprop(w, b, x, y):\n"
+        "    from torch.autograd import set_grad_enabled\n"
+        "    with torch.autograd.no_grad(), no_grad(), torch.autograd.grad_mode.enable_grad():\n"
+        "        return torch.autograd.Variable(w)\n",
+        [],
     ),
 }
 
 
 @pytest.mark.parametrize(("source", "expected"), SOURCES.values(), ids=SOURCES.keys())
 def test_source_scan(source: str, expected: list[str], tmp_path: Path) -> None:
-    """Autograd in backprop or what it calls is found, by file, line and function."""
+    """What can only be autograd, in backprop or what it calls, is found by file, line and
+    function; a `.backward()` call alone is not (it may be the student's own method)."""
     path = tmp_path / "backprop.py"
     path.write_text(source)
     assert no_autograd.source_uses(path, "backprop") == expected
+
+
+HELPERS = {
+    "import helpers": ("import helpers\ndef backprop(w, b, x, y):\n    return helpers.grads(w)\n"),
+    "from helpers import": (
+        "from helpers import grads as g\ndef backprop(w, b, x, y):\n    return g(w)\n"
+    ),
+    "a package's module": (
+        "from pack import helpers\ndef backprop(w, b, x, y):\n    return helpers.grads(w)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("source", HELPERS.values(), ids=HELPERS.keys())
+def test_source_scan_follows_the_students_modules(source: str, tmp_path: Path) -> None:
+    """Autograd in a function of the student's own module that backprop calls is found there,
+    and only in what backprop calls."""
+    (tmp_path / "pack").mkdir()
+    (tmp_path / "pack" / "__init__.py").write_text("")
+    helpers = (
+        "from torch.func import jacfwd\nimport torch\n"
+        "def grads(w):\n    return jacfwd(f)(w)\n"
+        "def torch_file(loss):\n    return torch.autograd.grad(loss, [])\n"
+    )
+    for folder in (tmp_path, tmp_path / "pack"):
+        (folder / "helpers.py").write_text(helpers)
+    (tmp_path / "backprop.py").write_text(source)
+    shown = "pack/helpers.py" if "pack" in source else "helpers.py"
+    assert no_autograd.source_uses(tmp_path / "backprop.py", "backprop") == [
+        f"{shown}, line 4, in grads(): uses jacfwd (imported from torch.func)"
+    ]
+
+
+def test_source_scan_follows_relative_imports_of_a_package(tmp_path: Path) -> None:
+    """A package's `from .core import grads` is followed, named by its path in the submission."""
+    package = tmp_path / "backprop"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from .core import grads\ndef backprop(w, b, x, y):\n    return grads(w)\n"
+    )
+    (package / "core.py").write_text(
+        "import torch\ndef grads(w):\n    return torch.func.grad(f)(w)\n"
+    )
+    found = no_autograd.source_uses(package / "__init__.py", "backprop", tmp_path)
+    assert found == ["backprop/core.py, line 3, in grads(): uses torch.func.grad"]
 
 
 def test_source_scan_of_a_broken_file_finds_nothing(tmp_path: Path) -> None:
@@ -152,6 +225,48 @@ def test_source_scan_of_a_broken_file_finds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "backprop.py"
     path.write_text("def backprop(:\n")
     assert no_autograd.source_uses(path, "backprop") == []
+
+
+def ran(folder: Path, module_file: object) -> Context:
+    """A context whose backprop stage answered, reporting `module_file` as the file it ran."""
+    answer = {"ok": True, "results": [{"dW": [], "db": []}], "autograd_attempts": []}
+    stages = {"backprop": answer | {"module_file": module_file}}
+    outcome = Outcome(stages=stages, failures={}, output="", seconds=0)
+    return dataclasses.replace(context(folder), outcome=outcome)
+
+
+def test_a_compiled_module_that_ran_is_an_error_naming_it(tmp_path: Path) -> None:
+    """An extension module beside backprop.py runs instead of it: its source cannot be read,
+    so no-autograd cannot pass, and says why."""
+    (tmp_path / "backprop.py").write_text("def backprop(w, b, x, y):\n    return w, b\n")
+    so = "backprop.cpython-311-x86_64-linux-gnu.so"
+    (tmp_path / so).write_bytes(b"\x7fELF")
+    found = no_autograd.check(ran(tmp_path, so))
+    assert (found.status, found.message) == (
+        "error",
+        f"{so} ran, not backprop.py: a compiled module takes precedence: its source cannot be "
+        "checked; hand in backprop.py",
+    )
+
+
+@pytest.mark.parametrize("reported", ["../backprop.py", "/etc/passwd", "link.py", 3, ""])
+def test_a_reported_file_outside_the_submission_is_not_read(
+    reported: object, tmp_path: Path
+) -> None:
+    """What the child reports as the file that ran is read only if it is a regular file of the
+    submission; otherwise the contract's backprop.py is."""
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (tmp_path / "backprop.py").write_text(
+        "import torch\ndef backprop(w, b, x, y):\n    torch.func.grad(f)\n"
+    )
+    (folder / "link.py").symlink_to(tmp_path / "backprop.py")
+    (folder / "backprop.py").write_text("def backprop(w, b, x, y):\n    return w, b\n")
+    found = no_autograd.check(ran(folder, reported))
+    assert (found.status, found.message) == (
+        "pass",
+        "backprop.py: no autograd in backprop() or what it calls, in the source or at run time",
+    )
 
 
 # --- dat-files --------------------------------------------------------------------------------

@@ -70,14 +70,23 @@ def test_missing_first_relu(graded: dict[str, GradeResult]) -> None:
 
 
 def test_autograd_in_backprop(graded: dict[str, GradeResult]) -> None:
-    """Autograd inside backprop is refused at run time and found in the source."""
+    """loss.backward() inside backprop is refused at run time, named with its line."""
     result = graded["autograd_in_backprop"]
     assert statuses(result)["no-autograd"] == "fail"
     assert message(result, "no-autograd").startswith(
-        "backprop.py, line 14, in backprop(): calls .backward()"
+        "at run time, backprop reached for autograd: torch.Tensor.backward, called in "
+        "backprop.py, line 14, in backprop. "
     )
     assert statuses(result)["backprop-gradients"] == "error"
     assert "autograd is switched off inside backprop" in message(result, "backprop-gradients")
+
+
+def test_backward_method_on_own_class(graded: dict[str, GradeResult]) -> None:
+    """A from-scratch backprop written as a class with forward() and backward() methods is not
+    autograd: full marks."""
+    result = graded["backward_method_on_own_class"]
+    assert statuses(result) == ALL_PASS, [c.message for c in result.checks]
+    assert result.score == result.max_score
 
 
 def test_exception_in_backprop_names_file_and_line(graded: dict[str, GradeResult]) -> None:

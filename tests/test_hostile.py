@@ -94,6 +94,36 @@ EXPECTED = {
         "error",
         "backprop failed on the published inputs: backprop() returned None; expected (dW, db)",
     ),
+    "torch_func_grad_via_importlib": (
+        "no-autograd",
+        "fail",
+        "at run time, backprop reached for autograd: torch.func.grad, called in backprop.py, "
+        "line 20, in backprop. ",
+    ),
+    "jacfwd_in_helper_module": (
+        "no-autograd",
+        "fail",
+        "helpers.py, line 18, in gradients(): uses jacfwd (imported from torch.func). ",
+    ),
+    "jacfwd_alias_at_import": (
+        "no-autograd",
+        "fail",
+        "backprop.py, line 19, in backprop(): uses differentiate (set to torch.func.jacfwd at "
+        "line 5). ",
+    ),
+    "array_method_runs_backward": (
+        "no-autograd",
+        "fail",
+        "at run time, backprop reached for autograd: torch.Tensor.backward, called in "
+        "backprop.py, line 20, in __array__. ",
+    ),
+    "backprop_package_beside_module": (
+        "no-autograd",
+        "fail",
+        "backprop/__init__.py, line 18, in backprop(): uses jacfwd (imported from torch.func). "
+        "Backprop must compute dL/dW and dL/db by the chain rule, without autograd "
+        "(backprop/__init__.py ran, not backprop.py: a package named backprop takes precedence)",
+    ),
     "plants_result_files": (
         "backprop-gradients",
         "error",

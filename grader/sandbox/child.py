@@ -19,6 +19,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.abc
+import importlib.util
 import inspect
 import json
 import os
@@ -26,6 +27,7 @@ import resource
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -412,7 +414,8 @@ def _walk(loss: Any, parameters: dict[int, str]) -> Json:
 
 def _backprop_stage(request: Json) -> tuple[Json, Any]:
     contract = request["backprop"]
-    _doing("backprop", f"importing {contract['module']}.py")
+    ran = _origin(contract["module"])
+    _doing("backprop", f"importing {ran or contract['module'] + '.py'}")
     function = _import(contract["module"], contract["function"])
     shown = f"{contract['function']}(weights, biases, x, y)"
     _check_signature(function, contract["module"], shown, [], [], None, None)
@@ -424,15 +427,45 @@ def _backprop_stage(request: Json) -> tuple[Json, Any]:
         biases = [np.array(b, dtype=np.float64) for b in call["biases"]]
         x = np.array(call["x"], dtype=np.float64)
         y = float(call["y"][0]) if len(call["y"]) == 1 else np.array(call["y"], dtype=np.float64)
-        try:
-            with _autograd_forbidden(attempts):
-                returned = function(weights, biases, x, y)
-            results.append(_as_gradients(returned, contract))
-        except AutogradForbidden as error:
-            results.append({"error": f"{error}", "autograd": True})
-        except Exception as error:
-            results.append({"error": _describe(error)})
-    return {"results": results, "autograd_attempts": sorted(set(attempts))}, None
+        with _autograd_forbidden(attempts):
+            results.append(_gradients_of(function, (weights, biases, x, y), contract))
+    payload = {"results": results, "autograd_attempts": sorted(set(attempts)), "module_file": ran}
+    return payload, None
+
+
+def _origin(module: str) -> str:
+    """The file Python will import for `module`, relative to the submission ("" if none there):
+    found before any of the student's code runs, so that the module cannot disguise it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except Exception:  # a parent package that fails to import: the import reports it
+        return ""
+    origin = getattr(spec, "origin", None) or ""
+    if not origin.startswith(FOLDER + os.sep):
+        return ""
+    return os.path.relpath(origin, FOLDER)
+
+
+def _gradients_of(function: Callable[..., Any], args: tuple[Any, ...], contract: Json) -> Json:
+    """Call the student's backprop and read what it returned, all with autograd still off:
+    reading a returned object runs its code (`__array__`, `__len__`, `__iter__`, ...), and so
+    does describing an exception it raised."""
+    try:
+        return _as_gradients(function(*args), contract)
+    except Exception as error:
+        return _failure(error)
+
+
+def _failure(error: Exception) -> Json:
+    """A failed call as data. Describing the error runs its `__str__`, the student's code."""
+    try:
+        if isinstance(error, AutogradForbidden):
+            return {"error": str(error), "autograd": True}
+        return {"error": _describe(error)}
+    except AutogradForbidden as refused:
+        return {"error": str(refused), "autograd": True}
+    except Exception:
+        return {"error": f"{type(error).__name__} (its message could not be read)"}
 
 
 def _as_gradients(returned: Any, contract: Json) -> Json:
@@ -493,18 +526,26 @@ def _to_array(item: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
 def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
     """Make every route to autograd raise while the student's backprop runs, and note each try.
 
-    Three layers: the public functions (Tensor.backward, autograd.grad, torch.func, ...), the
-    engine every Python route goes through, and the saved-tensor hooks that any backward pass
-    through a recorded graph must unpack.
+    Refused where every route passes at call time, whatever name the student's code reached it
+    by (an alias taken at import, getattr, importlib, exec, a helper module): the engine of
+    every backward pass run from Python (Tensor.backward, autograd.grad, torch.func's grad,
+    vjp, jacrev); torch.func's guard against saved-tensor hooks, which its reverse modes pass
+    first; entering a forward-mode level (torch.func's jvp, jacfwd, linearize, forward_ad); a new
+    engine. And any backward pass through a graph recorded here must unpack the tensors it
+    saved, through hooks that refuse. vmap and torch's operations stay free.
     """
     import torch
-    import torch.autograd.functional as functional
+    import torch._functorch.predispatch as predispatch
     from torch.autograd.variable import Variable
 
-    def refuse(what: str) -> Callable[..., Any]:
+    def refuse(default: str) -> Callable[..., Any]:
         def refused(*args: Any, **kwargs: Any) -> Any:
-            attempts.append(what)
-            raise AutogradForbidden(f"autograd is switched off inside backprop: {what} called")
+            try:
+                attempt = _reached(default)
+            except Exception:  # frames the student's code made to confuse the naming
+                attempt = default
+            attempts.append(attempt)
+            raise AutogradForbidden(f"autograd is switched off inside backprop: {attempt}")
 
         return refused
 
@@ -512,33 +553,65 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
         def __getattr__(self, name: str) -> Any:
             return refuse(f"the autograd engine ({name})")
 
-    patches: list[tuple[Any, str]] = [
-        (torch.Tensor, "backward"),
-        (torch.autograd, "backward"),
-        (torch.autograd, "grad"),
-        *((functional, n) for n in ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp")),
-        *(
-            (torch.func, n)
-            for n in ("grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian")
-        ),
+    patches = [
+        (Variable, "_execution_engine", Engine()),
+        (torch._C, "_ImperativeEngine", refuse("torch._C._ImperativeEngine")),
+        (torch.autograd.graph, "disable_saved_tensors_hooks", refuse("torch.func")),
+        (predispatch, "_enter_dual_level_impl", refuse("forward-mode autograd")),
+        (torch._C, "_enter_dual_level", refuse("torch._C._enter_dual_level")),
     ]
-    saved = [(owner, name, getattr(owner, name)) for owner, name in patches]
-    saved.append((Variable, "_execution_engine", Variable._execution_engine))
-    for owner, name in patches:
-        qualified = f"{getattr(owner, '__name__', 'torch.Tensor')}.{name}"
-        setattr(owner, name, refuse(qualified.replace("torch.Tensor.", "Tensor.")))
-    Variable._execution_engine = Engine()  # type: ignore[assignment]
-
-    def unpack(saved_tensor: Any) -> Any:
-        attempts.append("a backward pass through a recorded graph")
-        raise AutogradForbidden("autograd is switched off inside backprop: a backward pass ran")
-
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, refusal in patches:
+        setattr(owner, name, refusal)
+    unpack = refuse("a backward pass through a graph recorded in backprop")
     try:
         with torch.autograd.graph.saved_tensors_hooks(lambda t: t, unpack):
             yield
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
+
+
+def _reached(default: str) -> str:
+    """What the student's code called to reach autograd, and where: `torch.func.jacfwd, called in
+    helpers.py, line 18, in gradients`. The function is torch's outermost frame below the
+    student's code (an exec'd string counts as theirs); `default` when their code called none."""
+    frame: FrameType | None = sys._getframe(2)  # whoever called the refusal
+    entry = None
+    while frame is not None and not _theirs(frame, exec_too=True):
+        if str(frame.f_globals.get("__name__")).split(".")[0] in {"torch", "functorch"}:
+            entry = frame
+        frame = frame.f_back
+    while frame is not None and not _theirs(frame):
+        frame = frame.f_back
+    name = default if entry is None else _public_name(entry)
+    if frame is None:
+        return name
+    where = os.path.relpath(frame.f_code.co_filename, FOLDER)
+    return f"{name}, called in {where}, line {frame.f_lineno}, in {frame.f_code.co_name}"
+
+
+def _theirs(frame: FrameType, exec_too: bool = False) -> bool:
+    """Whether the frame runs the student's code: a file of the submission, or with `exec_too`,
+    a string they compiled (`<string>`)."""
+    filename: str = frame.f_code.co_filename
+    if exec_too and filename.startswith("<") and not filename.startswith("<frozen"):
+        return True
+    return filename.startswith(FOLDER + os.sep)
+
+
+def _public_name(frame: FrameType) -> str:
+    """The name a student knows a torch frame's function by: torch.func.jacfwd for the wrapper
+    `torch._functorch.eager_transforms.jacfwd.<locals>.wrapper_fn`, torch.Tensor.backward."""
+    module = str(frame.f_globals.get("__name__"))
+    parts = frame.f_code.co_qualname.split(".<locals>")[0].split(".")
+    if len(parts) > 1 and parts[-1].startswith("__"):
+        parts.pop()  # dual_level.__enter__: the class is what they used
+    if module.startswith(("torch._functorch", "functorch")):
+        module = "torch.func"
+    elif module == "torch._tensor":
+        module = "torch"
+    return ".".join([module, *parts])
 
 
 if __name__ == "__main__":
