@@ -116,7 +116,7 @@ class Backprop(TypedDict):
     ok: Literal[True]
     results: Annotated[list[CallAnswer], Items]
     autograd_attempts: Annotated[list[Name], Items]
-    file: NotRequired[Name]  # the file that ran as the backprop module, where the child says
+    module_file: NotRequired[Name]  # the file that ran as the backprop module ("" if unknown)
 
 
 class Node(TypedDict):
