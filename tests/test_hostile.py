@@ -25,7 +25,7 @@ def only_when(behaviour: str) -> pytest.MarkDecorator:
 
 def test_correct_students_keep_full_marks(batch: Batch) -> None:
     """Graded beside every hostile submission, the correct students still get full marks."""
-    for name in ("correct", "biases_as_rows"):
+    for name in ("correct", "biases_as_rows", "relu_as_clamp", "relu_as_mask"):
         result = batch.results[name]
         assert result.score == result.max_score, [c.message for c in result.checks]
 
@@ -36,6 +36,11 @@ def test_no_file_under_the_submissions_changed(batch: Batch) -> None:
 
 
 EXPECTED = {
+    "relu_result_discarded": (
+        "network-architecture",
+        "fail",
+        "no activation after Linear 1 (10→21); expected relu",
+    ),
     "segfault_in_backprop": (
         "backprop-gradients",
         "error",

@@ -19,6 +19,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.abc
+import importlib.util
 import inspect
 import json
 import os
@@ -65,6 +66,19 @@ class _Run:
 RUN = _Run()
 
 
+def _load(name: str) -> Any:
+    """A module of the sandbox beside this file (child.py is loaded by path, not as a package)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"grade_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+replay = _load("replay")
+
+
 def main(argv: list[str]) -> int:
     """`child.py CHANNEL_FD GROUPS`: run each group's stages, send the answers, exit. The fork
     server calls this in a freshly forked process too, after walling it in."""
@@ -95,11 +109,16 @@ def main(argv: list[str]) -> int:
 
 
 def _network_group(send: Callable[[str, Json], None], request: Json) -> None:
-    """The network's stages: autograd and the graph need the network built and traced."""
-    traced = _run_stage(send, "network", lambda: _network_stage(request))
-    if traced is not None:
-        _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
-        _run_stage(send, "graph", lambda: _graph_stage(request, traced))
+    """The network's stages: autograd and the graph need the network built and recorded."""
+
+    def record() -> tuple[Json, Any]:
+        payload, _ = _network_stage(request)
+        return _replayed_stage(request, payload["recording"])
+
+    replayed = _run_stage(send, "network", record)
+    if replayed is not None:
+        _run_stage(send, "autograd", lambda: _autograd_stage(request, replayed))
+        _run_stage(send, "graph", lambda: _graph_stage(request, replayed))
 
 
 def _doing(stage: str, what: str) -> None:
@@ -222,6 +241,7 @@ def _check_signature(
 
 
 def _network_stage(request: Json) -> tuple[Json, Any]:
+    """Build the student's network and record one run of it on the published inputs."""
     import torch
 
     contract = request["network"]
@@ -237,41 +257,11 @@ def _network_stage(request: Json) -> tuple[Json, Any]:
             f"{contract['module']}.py: {contract['function']}() returned "
             f"{type(net).__name__}; expected a torch.nn.Module"
         )
-    x = torch.tensor(request["calls"][0]["x"], dtype=torch.float32).reshape(1, -1)
+    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
+    x = torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1)
     _doing("network", "running the network on the published inputs")
-    events, output = _trace(net, x)
-    payload = {"trace": events, "output_shape": list(output.shape)}
-    return payload, (net, events)
-
-
-def _trace(net: Any, x: Any) -> tuple[list[Json], Any]:
-    """Run the network once, recording every torch operation; Linear layers with their shapes."""
-    from torch.overrides import TorchFunctionMode
-
-    owners = {id(p): name for name, p in net.named_parameters()}
-    events: list[Json] = []
-
-    class Recorder(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            name = getattr(func, "__name__", str(func))
-            if name == "linear" and len(args) >= 2:
-                weight, bias = args[1], args[2] if len(args) > 2 else (kwargs or {}).get("bias")
-                events.append(
-                    {
-                        "op": "linear",
-                        "in": int(weight.shape[-1]),
-                        "out": int(weight.shape[0]),
-                        "weight": owners.get(id(weight), ""),
-                        "bias": owners.get(id(bias), "") if bias is not None else None,
-                    }
-                )
-            elif not name.startswith("__") and name not in {"size", "dim", "numel"}:
-                events.append({"op": name})
-            return func(*args, **(kwargs or {}))
-
-    with Recorder():
-        output = _forward(net, x)
-    return events, output
+    recording, _ = replay.record(net, x, _forward)
+    return {"recording": recording}, net
 
 
 def _forward(net: Any, x: Any) -> Any:
@@ -282,83 +272,49 @@ def _forward(net: Any, x: Any) -> Any:
         return net(x.reshape(-1))
 
 
+def _replayed_stage(request: Json, recording: Json) -> tuple[Json, Any]:
+    """What the network computes, from its record alone: the architecture trace."""
+    _doing("network", "replaying the network's operations")
+    try:
+        network = replay.Replay(recording)
+        x = network.input(request["calls"][0]["x"])
+        trace, shape, layers = replay.architecture(network, x)
+    except replay.ReplayError as error:
+        raise InterfaceError(str(error)) from None
+    return {"trace": trace, "output_shape": shape}, (network, layers)
+
+
 # --- autograd ----------------------------------------------------------------------------------
 
 
-def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
-    import torch
-
-    net, events = traced
-    by_name = dict(net.named_parameters())
+def _autograd_stage(request: Json, replayed: tuple[Any, list[Any]]) -> tuple[Json, Any]:
+    """torch autograd's gradients for the reference's parameters put into the replayed network."""
+    network, layers = replayed
     results: list[Json] = []
-    linears = [e for e in events if e["op"] == "linear"]
     for number, call in enumerate(request["calls"], start=1):
         _doing("autograd", f"running autograd on the network, data point {number}")
         try:
-            if len(linears) != len(call["weights"]):
-                raise InterfaceError(
-                    f"the network applies {len(linears)} Linear layers; the assignment has "
-                    f"{len(call['weights'])}"
-                )
-            for layer, (event, w, b) in enumerate(
-                zip(linears, call["weights"], call["biases"], strict=True), start=1
-            ):
-                weight = by_name[event["weight"]]
-                if list(weight.shape) != [len(w), len(w[0])]:
-                    raise InterfaceError(
-                        f"Linear {layer} is {event['in']}→{event['out']}; the reference's W{layer} "
-                        f"is {len(w[0])}→{len(w)}"
-                    )
-                with torch.no_grad():
-                    weight.copy_(torch.tensor(w, dtype=weight.dtype).reshape(weight.shape))
-                    if event["bias"]:
-                        bias = by_name[event["bias"]]
-                        bias.copy_(torch.tensor(b, dtype=bias.dtype).reshape(bias.shape))
-            net.zero_grad(set_to_none=True)
-            dtype = by_name[linears[0]["weight"]].dtype
-            x = torch.tensor(call["x"], dtype=dtype).reshape(1, -1)
-            p = _forward(net, x).reshape(-1)
-            y = torch.tensor(call["y"], dtype=p.dtype)
-            loss = ((p - y) ** 2).sum()
-            if request["loss"] == "half_squared_error":
-                loss = loss / 2
-            loss.backward()
-            dW, db = [], []
-            for event in linears:
-                grad = by_name[event["weight"]].grad
-                dW.append(None if grad is None else _packed(grad.detach().double().numpy()))
-                bias_grad = by_name[event["bias"]].grad if event["bias"] else None
-                db.append(
-                    None if bias_grad is None else _packed(bias_grad.detach().double().numpy())
-                )
-            results.append({"dW": dW, "db": db})
+            grads = replay.gradients(network, layers, call, request["loss"])
+        except replay.ReplayError as error:
+            results.append({"error": str(error)})
+            continue
         except Exception as error:
             results.append({"error": _describe(error)})
+            continue
+        results.append(
+            {key: [None if g is None else _packed(g) for g in grads[key]] for key in ("dW", "db")}
+        )
     return {"results": results}, None
 
 
-def _graph_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
+def _graph_stage(request: Json, replayed: Any) -> tuple[Json, Any]:
     """The autograd graph of the assignment's graph script, or else of the assignment's loss
-    on the student's network, node by node."""
+    on the replayed network, node by node."""
     if request.get("graph_script"):
         loss, parameters = _script_loss(request["graph_script"])
     else:
-        loss, parameters = _own_loss(request, traced[0])
+        loss, parameters = replay.graph_loss(replayed[0], request["calls"][0], request["loss"])
     return _walk(loss, parameters), None
-
-
-def _own_loss(request: Json, net: Any) -> tuple[Any, dict[int, str]]:
-    """The assignment's loss on the student's network and the published inputs."""
-    import torch
-
-    parameters = {id(p): name for name, p in net.named_parameters()}
-    dtype = next(net.parameters()).dtype
-    p = _forward(net, torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1))
-    y = torch.tensor(request["calls"][0]["y"], dtype=p.dtype).reshape(p.shape)
-    loss = ((p - y) ** 2).sum()
-    if request["loss"] == "half_squared_error":
-        loss = loss / 2
-    return loss, parameters
 
 
 def _script_loss(script: str) -> tuple[Any, dict[int, str]]:
