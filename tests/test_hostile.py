@@ -133,19 +133,31 @@ def test_a_process_killed_in_backprop_leaves_the_network_graded(
     assert checks["network-architecture"] == checks["autograd-gradients"] == "pass"
 
 
+def test_answers_forged_through_the_frames_count_for_nothing(batch: Batch) -> None:
+    """A network.py that finds the child's channel and request through the call stack, sends
+    a correct trace and autograd gradients it computed itself, and then has build_network
+    raise, gets no point for the network: there is none."""
+    result = batch.results["forges_network_answers_through_frames"]
+    checks = statuses(result)
+    assert checks["network-architecture"] == checks["autograd-gradients"] == "error"
+    assert message(result, "network-architecture") == (
+        "could not build and run the network: network.py, line 52, in build_network: "
+        "RuntimeError: there is no network"
+    )
+    assert result.score == 6
+
+
 def test_forged_answers_are_refused(batch: Batch) -> None:
-    """Answers forged by the network's code count for nothing, and reach no other process."""
+    """Answers forged by the network's code count for nothing (the worker it runs in holds no
+    channel to the grader: its lines are data), and reach no other process."""
     result = batch.results["forges_answers"]
     assert statuses(result) == {
-        "network-architecture": "fail",
+        "network-architecture": "pass",
         "autograd-gradients": "pass",
         "backprop-gradients": "pass",
         "no-autograd": "pass",
         "dat-files": "pass",
     }
-    assert message(result, "network-architecture").startswith(
-        "the network applies 0 Linear layers (none)"
-    )
 
 
 def test_printing_hundreds_of_mb_is_capped(batch: Batch) -> None:

@@ -62,6 +62,10 @@ class _Run:
         self.channel.write(line + b"\n")
         self.channel.flush()
 
+    def fileno(self) -> int:
+        assert self.channel is not None
+        return self.channel.fileno()
+
 
 RUN = _Run()
 
@@ -77,18 +81,21 @@ def _load(name: str) -> Any:
 
 
 replay = _load("replay")
+worker = _load("worker")
 
 
 def main(argv: list[str]) -> int:
     """`child.py CHANNEL_FD GROUPS`: run each group's stages, send the answers, exit. The fork
-    server calls this in a freshly forked process too, after walling it in."""
+    server calls this in a freshly forked process too, after walling it in.
+
+    This process never runs student code: each group runs in a worker (worker.py) whose lines
+    come back here, and what reaches the grader is decided here."""
     global FOLDER
     FOLDER = os.getcwd()
     RUN.channel = os.fdopen(int(argv[1]), "wb")
     sys.dont_write_bytecode = True  # a private copy, deleted after: a cache would never be read
     request = orjson.loads(sys.stdin.buffer.read())
     request["calls"] = [_call_arrays(call) for call in request["calls"]]
-    send = RUN.send
 
     import torch
 
@@ -96,29 +103,86 @@ def main(argv: list[str]) -> int:
     _limit(request["limits"])
     sys.path[0] = FOLDER  # the student's folder, not this script's
     sys.meta_path.insert(0, _GraderHidden())
+    worker.keep_to_itself()
     for group in argv[2].split(","):
         if group == "network":
-            _network_group(send, request)
+            _network_group(request)
         elif group == "backprop":
-            _run_stage(send, "backprop", lambda: _backprop_stage(request))
+            _backprop_group(request)
     RUN.channel.flush()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(0)  # no atexit handlers, no lingering threads of the student's: done
+    os._exit(0)  # no atexit handlers, no lingering threads: done
 
 
-def _network_group(send: Callable[[str, Json], None], request: Json) -> None:
-    """The network's stages: autograd and the graph need the network built and recorded."""
+def _backprop_group(request: Json) -> None:
+    """The student's backprop, in a worker; its lines passed on."""
+    work = worker.Worker(
+        RUN.fileno(), lambda: _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request))
+    )
+    done: set[str] = set()
+    for message in work.lines():
+        _pass_on(message, {"backprop"}, done)
+    _ended(work, {"backprop"}, done)
 
-    def record() -> tuple[Json, Any]:
-        payload, _ = _network_stage(request)
-        return _replayed_stage(request, payload["recording"])
 
-    replayed = _run_stage(send, "network", record)
-    if replayed is not None:
-        _run_stage(send, "autograd", lambda: _autograd_stage(request, replayed))
-        _run_stage(send, "graph", lambda: _graph_stage(request, replayed))
+def _network_group(request: Json) -> None:
+    """The network built and recorded in a worker; what it computes, from the record, here:
+    the architecture, autograd and (unless the assignment has a graph script, which imports the
+    student's code and so runs in the worker) the graph."""
+    script = request.get("graph_script")
+    stages = {"network", "graph"} if script else {"network"}
+    work = worker.Worker(RUN.fileno(), lambda: _network_worker(request))
+    done: set[str] = set()
+    recording = None
+    for message in work.lines():
+        if message["stage"] == "network" and message.get("ok") is True:
+            if recording is None and "network" not in done:
+                recording = message.get("recording")
+            continue  # the worker's word for the network is a record to replay, never an answer
+        _pass_on(message, stages, done)
+    if recording is not None and "network" not in done:
+        done.add("network")
+        replayed = _run_stage(RUN.send, "network", lambda: _replayed_stage(request, recording))
+        if replayed is not None:
+            _run_stage(RUN.send, "autograd", lambda: _autograd_stage(request, replayed))
+            if not script:
+                _run_stage(RUN.send, "graph", lambda: _graph_stage(request, replayed))
+    _ended(work, stages, done)
+
+
+def _network_worker(request: Json) -> None:
+    """In the worker: build and record the network; run the assignment's graph script."""
+    recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request))
+    if recorded is not None and request.get("graph_script"):
+        _run_stage(RUN.send, "graph", lambda: _graph_stage(request, None))
+
+
+def _pass_on(message: Json, stages: set[str], done: set[str]) -> None:
+    """Send the grader a worker's line for one of `stages`: what it is doing, or its first
+    result; anything else is dropped."""
+    stage = message["stage"]
+    if stage not in stages or stage in done:
+        return
+    if isinstance(message.get("ok"), bool):
+        done.add(stage)
+        RUN.send(stage, {key: value for key, value in message.items() if key != "stage"})
+    elif "doing" in message:
+        RUN.send(stage, {"doing": str(message["doing"])[:200]})
+
+
+def _ended(work: Any, stages: set[str], done: set[str]) -> None:
+    """After a worker: if it sent too much, its stages fail; if it died, or ended before
+    answering, this process ends the same way (the grader reports that, as it would have had
+    the student's code run here)."""
+    if work.overflow:
+        for stage in sorted(stages - done):
+            error = f"the student's code sent more than {worker.MAX_BYTES // 2**20} MiB of answers"
+            RUN.send(stage, {"ok": False, "error": error})
+        return
+    if not work.ended_well() or stages - done:
+        work.end_like_it()  # every line was sent flushed
 
 
 def _doing(stage: str, what: str) -> None:
@@ -308,8 +372,8 @@ def _autograd_stage(request: Json, replayed: tuple[Any, list[Any]]) -> tuple[Jso
 
 
 def _graph_stage(request: Json, replayed: Any) -> tuple[Json, Any]:
-    """The autograd graph of the assignment's graph script, or else of the assignment's loss
-    on the replayed network, node by node."""
+    """The autograd graph of the assignment's graph script (in the worker), or else of the
+    assignment's loss on the replayed network, node by node."""
     if request.get("graph_script"):
         loss, parameters = _script_loss(request["graph_script"])
     else:

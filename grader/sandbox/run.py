@@ -341,8 +341,9 @@ def _ending(code: int | None, limits: Limits, cgroup: isolation.Cgroup | None) -
     """How a child that stopped by itself ended, in words."""
     if cgroup is not None and cgroup.out_of_memory():
         return f"stopped: memory limit of {_mib(limits.memory_mib)} reached"
-    if code is not None and code > 128 and isolation.mode() == "bubblewrap":
-        code = 128 - code  # bubblewrap reports a child killed by signal N as exit code 128 + N
+    if code is not None and code > 128:
+        code = 128 - code  # a child whose student process was killed by signal N, being pid 1 of
+        # its namespace (which cannot kill itself so) or bubblewrap's, exits with 128 + N
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
