@@ -47,7 +47,7 @@ ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
 }
-PROBES = (-3.0, -1.0, -0.25, 0.5, 2.0)  # each fills a Linear's output; then a spread of both signs
+PROBES = ((-3.0, 3.0), (2.5, -2.0))  # each Linear's output filled evenly from one to the other
 DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float16, torch.bfloat16)}
 DTYPES |= {str(d).removeprefix("torch."): d for d in (torch.float32, torch.float64, torch.bool)}
 DTYPES |= {str(d).removeprefix("torch."): d for d in (torch.int64, torch.int32, torch.uint8)}
@@ -90,29 +90,26 @@ def record(net: Any, x: Any, forward: Callable[[Any, Any], Any]) -> tuple[Json, 
             return None  # CPU, strided, the default: the replay's own
         raise ReplayError(f"the network passes a {type(value).__name__} to a torch operation")
 
-    class Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is untyped
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            out = func(*args, **(kwargs or {}))
-            if len(ops) >= MAX_OPS:
-                raise ReplayError(f"the network runs more than {MAX_OPS:,} torch operations")
-            entry = {
-                "op": f"{func._schema.name.removeprefix('aten::')}.{func._overloadname}",
-                "args": encode(list(args)),
-                "kwargs": {k: encode(v) for k, v in (kwargs or {}).items()},
-            }
-            if not torch.is_grad_enabled():
-                entry["no_grad"] = True
-            number = len(ops)
-            ops.append(entry)
-            results = out if isinstance(out, tuple | list) else [out]
-            for item, result in enumerate(results):
-                if isinstance(result, torch.Tensor):
-                    alive.append(result)
-                    ref = {"ref": number, "item": item} if isinstance(out, tuple | list) else None
-                    made[id(result)] = ref or {"ref": number}
-            return out
+    def note(func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        if len(ops) >= MAX_OPS:
+            raise ReplayError(f"the network runs more than {MAX_OPS:,} torch operations")
+        entry = {
+            "op": f"{func._schema.name.removeprefix('aten::')}.{func._overloadname}",
+            "args": encode(list(args)),
+            "kwargs": {k: encode(v) for k, v in (kwargs or {}).items()},
+        }
+        if not torch.is_grad_enabled():
+            entry["no_grad"] = True
+        number = len(ops)
+        ops.append(entry)
+        results = out if isinstance(out, tuple | list) else [out]
+        for item, result in enumerate(results):
+            if isinstance(result, torch.Tensor):
+                alive.append(result)
+                ref = {"ref": number, "item": item} if isinstance(out, tuple | list) else None
+                made[id(result)] = ref or {"ref": number}
 
-    with Recorder():  # type: ignore[no-untyped-call]  # torch's class is untyped
+    with _Recorder(note):
         output = forward(net, x)
     if not isinstance(output, torch.Tensor):
         raise ReplayError(f"the network returned a {type(output).__name__}; expected a tensor")
@@ -127,6 +124,23 @@ def record(net: Any, x: Any, forward: Callable[[Any, Any], Any]) -> tuple[Json, 
         "output": encode(output),
     }
     return recording, output
+
+
+class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch: untyped
+    """Runs each aten operation and tells `note` about it."""
+
+    def __init__(self, note: Callable[[Any, Any, Any, Any], None]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # torch: untyped
+        self.note = note
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # else torch imports torch._dynamo at the first operation: 2 s a child
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        self.note(func, args, kwargs, out)
+        return out
 
 
 def tensor_json(tensor: Any) -> Json:
@@ -409,12 +423,12 @@ def architecture(replay: Replay, x: Any) -> tuple[list[Json], list[int], list[Li
     layers = _used(replay, x, linears(replay), values)
     targets = [layer.input for layer in layers[1:]] + [replay.output]
     seen: list[list[bool]] = [[True] * len(ACTIVATIONS) for _ in layers]
-    for probe in (*PROBES, None):
+    for first, last in PROBES:
         override = {}
         for layer in layers:
             like = values[layer.output]
-            spread = torch.linspace(-3, 3, like.numel(), dtype=like.dtype).reshape(like.shape)
-            override[layer.output] = spread if probe is None else torch.full_like(like, probe)
+            spread = torch.linspace(first, last, like.numel(), dtype=like.dtype)
+            override[layer.output] = spread.reshape(like.shape)
         probes = [override[layer.output].clone() for layer in layers]
         with torch.no_grad():
             ran, _ = replay.run(replay.params, x, override)
