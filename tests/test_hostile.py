@@ -141,7 +141,7 @@ def test_answers_forged_through_the_frames_count_for_nothing(batch: Batch) -> No
     checks = statuses(result)
     assert checks["network-architecture"] == checks["autograd-gradients"] == "error"
     assert message(result, "network-architecture") == (
-        "could not build and run the network: network.py, line 52, in build_network: "
+        "could not build and run the network: network.py, line 69, in build_network: "
         "RuntimeError: there is no network"
     )
     assert result.score == 6

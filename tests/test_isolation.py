@@ -165,3 +165,20 @@ def test_a_sandbox_that_cannot_be_built_is_the_graders_failure_not_the_students(
     assert "the grader's sandbox failed to start" in check.message
     assert "show this to your TA" in check.message
     assert "grade: the sandbox could not start" in result.output
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_answers_forged_through_frames_or_proc_reach_no_grader(
+    sandbox: str, tmp_path: Path
+) -> None:
+    """In every sandbox, a network.py that writes forged answers to the channel it finds in
+    the child's frames and to every descriptor of its parent it can open through /proc gets
+    no point for the network it does not have: the process holding the grader's channel runs
+    no student code and is out of its reach."""
+    folder = classroom.make_submission("forges_network_answers_through_frames", tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(isolation, "mode", lambda: sandbox)
+        result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
+    checks = {check.id: check.status for check in result.checks}
+    assert checks["network-architecture"] == checks["autograd-gradients"] == "error"
+    assert result.score == 6
