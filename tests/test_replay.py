@@ -159,7 +159,7 @@ def test_autograd_on_the_replay_matches_autograd_on_the_network() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r["ops"].append({"op": "empty.memory_format", "args": [[1]]}), "empty"),
+        (lambda r: r["ops"].append({"op": "set_.source_Tensor", "args": []}), "set_"),
         (lambda r: r["ops"][0]["args"].__setitem__(0, {"ref": 99}), "not yet computed"),
         (lambda r: r.__setitem__("output", {"param": "nothing"}), "no parameter"),
     ],

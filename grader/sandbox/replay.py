@@ -41,6 +41,11 @@ ALLOWED |= {"new_zeros", "new_ones", "new_full", "fill", "masked_fill", "copy", 
 ALLOWED |= {"softplus", "leaky_relu", "elu", "gelu", "hardtanh", "silu", "log_sigmoid_forward"}
 ALLOWED |= {"_softmax", "_log_softmax", "cat", "stack", "select", "slice", "index_select"}
 ALLOWED |= {"logical_not", "logical_and", "logical_or", "_to_copy", "type_as", "mish"}
+ALLOWED |= {"split", "split_with_sizes", "chunk", "unbind", "narrow", "repeat", "max", "min"}
+ALLOWED |= {"amax", "amin", "hardsigmoid", "hardswish", "celu", "selu", "erf", "sin", "cos"}
+ALLOWED |= {"addcmul", "addcdiv", "baddbmm", "_prelu_kernel"}
+UNSET = {"empty", "empty_like", "new_empty", "empty_strided"}  # replayed as zeros: no old memory
+ALLOWED |= UNSET
 ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
     "identity": lambda z: z,
     "relu": torch.relu,
@@ -270,13 +275,15 @@ class Replay:
         own plus that value."""
         values: list[Any] = []
         override, tap = override or {}, tap or {}
-        for number, (func, _, args, kwargs, no_grad) in enumerate(self.ops):
+        for number, (func, base, args, kwargs, no_grad) in enumerate(self.ops):
             if number in override:
                 values.append(override[number])
                 continue
             try:
                 with torch.set_grad_enabled(torch.is_grad_enabled() and not no_grad):
                     value = func(*_get(args, values, params, x), **_get(kwargs, values, params, x))
+                    if base in UNSET:
+                        value = value.zero_()
                     values.append(value + tap[number] if number in tap else value)
             except (RuntimeError, TypeError, ValueError, IndexError) as error:
                 raise ReplayError(
