@@ -182,3 +182,22 @@ def test_answers_forged_through_frames_or_proc_reach_no_grader(
     checks = {check.id: check.status for check in result.checks}
     assert checks["network-architecture"] == checks["autograd-gradients"] == "error"
     assert result.score == 6
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_worker_killed_by_a_signal_is_reported_as_that_signal(
+    sandbox: str, tmp_path: Path
+) -> None:
+    """In every sandbox, the student's code dying of a segfault in the worker is reported as
+    that (the child holding the grader's channel ends the same way), and the network, run in a
+    fresh child, is still graded."""
+    folder = classroom.make_submission("segfault_in_backprop", tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(isolation, "mode", lambda: sandbox)
+        result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
+    checks = {check.id: check for check in result.checks}
+    assert checks["backprop-gradients"].message.startswith(
+        "could not run backprop: crashed with signal 11 (segmentation fault) while calling "
+        "backprop() on data point 1"
+    )
+    assert checks["network-architecture"].status == checks["autograd-gradients"].status == "pass"

@@ -4,12 +4,17 @@ Run as `python -I child.py CHANNEL_FD GROUPS` with the private copy of the submi
 working directory and the request (contract, limits, calls) as JSON on stdin. GROUPS is a
 comma-separated list run in order: group `backprop` runs the stage `backprop` (the student's
 function on every call, with autograd made unusable while it runs); group `network` runs the
-stages `network` (build the network, trace its operations by running it), `autograd` (the
-reference's parameters loaded into it, forward, torch autograd) and `graph`. Each stage sends
-JSON lines to CHANNEL_FD: what it is doing before each step (the parent's watchdog counts these
-as progress), then its result.
+stages `network` (build the network and record its operations by running it, then replay the
+record: the architecture), `autograd` (the reference's parameters put into the replay, forward,
+torch autograd) and `graph`. Each stage sends JSON lines to CHANNEL_FD: what it is doing before
+each step (the parent's watchdog counts these as progress), then its result.
 
-This file imports nothing of the grader: inside the sandbox it is all there is of it.
+The process started with CHANNEL_FD runs no student code: each group's student code runs in a
+worker it forks (worker.py), and only what this process decides reaches CHANNEL_FD. The network
+comes back from the worker as a record of operations (replay.py), replayed here.
+
+This file and the two it loads from beside it import nothing of the grader: inside the sandbox
+they are all there is of it.
 """
 
 from __future__ import annotations
