@@ -9,8 +9,8 @@ record: the architecture), `autograd` (the reference's parameters put into the r
 torch autograd) and `graph`. Each stage sends JSON lines to CHANNEL_FD: what it is doing before
 each step (the parent's watchdog counts these as progress), then its result.
 
-The process started with CHANNEL_FD runs no student code: each group's student code runs in a
-worker it forks (worker.py), and only what this process decides reaches CHANNEL_FD. The network
+The process started with CHANNEL_FD runs no student code: the student's code runs in a worker
+it forks (worker.py), and only what this process decides reaches CHANNEL_FD. The network
 comes back from the worker as a record of operations (replay.py), replayed here.
 
 This file and the two it loads from beside it import nothing of the grader: inside the sandbox
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     """`child.py CHANNEL_FD GROUPS`: run each group's stages, send the answers, exit. The fork
     server calls this in a freshly forked process too, after walling it in.
 
-    This process never runs student code: each group runs in a worker (worker.py) whose lines
+    This process never runs student code: the groups run in a worker (worker.py) whose lines
     come back here, and what reaches the grader is decided here."""
     global FOLDER
     FOLDER = os.getcwd()
@@ -109,11 +109,7 @@ def main(argv: list[str]) -> int:
     sys.path[0] = FOLDER  # the student's folder, not this script's
     sys.meta_path.insert(0, _GraderHidden())
     worker.keep_to_itself()
-    for group in argv[2].split(","):
-        if group == "network":
-            _network_group(request)
-        elif group == "backprop":
-            _backprop_group(request)
+    _groups(request, argv[2].split(","))
     RUN.channel.flush()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -121,29 +117,21 @@ def main(argv: list[str]) -> int:
     os._exit(0)  # no atexit handlers, no lingering threads: done
 
 
-def _backprop_group(request: Json) -> None:
-    """The student's backprop, in a worker; its lines passed on."""
-    work = worker.Worker(
-        RUN.fileno(), lambda: _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request))
-    )
-    done: set[str] = set()
-    for message in work.lines():
-        _pass_on(message, {"backprop"}, done)
-    _ended(work, {"backprop"}, done)
-
-
-def _network_group(request: Json) -> None:
-    """The network built and recorded in a worker; what it computes, from the record, here:
-    the architecture, autograd and (unless the assignment has a graph script, which imports the
-    student's code and so runs in the worker) the graph."""
+def _groups(request: Json, groups: list[str]) -> None:
+    """Run the groups' student code in one worker, in order, passing on its lines; the
+    network comes back as a record, replayed here for the architecture, autograd and (unless
+    the assignment has a graph script, which imports the student's code and so runs in the
+    worker) the graph."""
     script = request.get("graph_script")
-    stages = {"network", "graph"} if script else {"network"}
-    work = worker.Worker(RUN.fileno(), lambda: _network_worker(request))
+    stages = {"backprop"} if "backprop" in groups else set()
+    if "network" in groups:
+        stages |= {"network", "graph"} if script else {"network"}
+    work = worker.Worker(RUN.fileno(), lambda: _in_worker(request, groups))
     done: set[str] = set()
     recording = None
     for message in work.lines():
         if message["stage"] == "network" and message.get("ok") is True:
-            if recording is None and "network" not in done:
+            if recording is None and "network" in stages - done:
                 recording = message.get("recording")
             continue  # the worker's word for the network is a record to replay, never an answer
         _pass_on(message, stages, done)
@@ -157,11 +145,16 @@ def _network_group(request: Json) -> None:
     _ended(work, stages, done)
 
 
-def _network_worker(request: Json) -> None:
-    """In the worker: build and record the network; run the assignment's graph script."""
-    recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request))
-    if recorded is not None and request.get("graph_script"):
-        _run_stage(RUN.send, "graph", lambda: _graph_stage(request, None))
+def _in_worker(request: Json, groups: list[str]) -> None:
+    """The student's code, in the worker: backprop on every call; the network built and
+    recorded, and the assignment's graph script."""
+    for group in groups:
+        if group == "backprop":
+            _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request))
+        elif group == "network":
+            recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request))
+            if recorded is not None and request.get("graph_script"):
+                _run_stage(RUN.send, "graph", lambda: _graph_stage(request, None))
 
 
 def _pass_on(message: Json, stages: set[str], done: set[str]) -> None:
@@ -178,9 +171,9 @@ def _pass_on(message: Json, stages: set[str], done: set[str]) -> None:
 
 
 def _ended(work: Any, stages: set[str], done: set[str]) -> None:
-    """After a worker: if it sent too much, its stages fail; if it died, or ended before
+    """After the worker: if it sent too much, its stages fail; if it died, or ended before
     answering, this process ends the same way (the grader reports that, as it would have had
-    the student's code run here)."""
+    the student's code run here, and runs the groups never begun in a fresh child)."""
     if work.overflow:
         for stage in sorted(stages - done):
             error = f"the student's code sent more than {worker.MAX_BYTES // 2**20} MiB of answers"

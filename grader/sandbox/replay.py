@@ -17,6 +17,7 @@ Like child.py, this file imports nothing of the grader: it runs inside the sandb
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -203,6 +204,7 @@ class Replay:
         if sum(p.numel() for p in self.params.values()) > MAX_ELEMENTS:
             raise ReplayError("the network's parameters hold too many values")
         self.shapes: list[list[int]] = []  # of each operation's value, once architecture() ran
+        self.places: dict[tuple[str, tuple[int, ...]], Any] = {}  # _place's, by parameter
         self.frozen = {str(n) for n in recording.get("frozen", []) if isinstance(n, str)}
         self.input_dtype = DTYPES.get(str(spec.get("dtype")), torch.float32)
         self.input_shape = [int(n) for n in spec.get("shape", [])]
@@ -280,11 +282,11 @@ class Replay:
                 values.append(override[number])
                 continue
             try:
-                with torch.set_grad_enabled(torch.is_grad_enabled() and not no_grad):
+                with torch.no_grad() if no_grad else contextlib.nullcontext():
                     value = func(*_get(args, values, params, x), **_get(kwargs, values, params, x))
-                    if base in UNSET:
-                        value = value.zero_()
-                    values.append(value + tap[number] if number in tap else value)
+                if base in UNSET:
+                    value = value.zero_()
+                values.append(value + tap[number] if number in tap else value)
             except (RuntimeError, TypeError, ValueError, IndexError) as error:
                 raise ReplayError(
                     f"the network's operation {number + 1} ({func}) fails on replay: {error}"
@@ -512,7 +514,7 @@ def _refs(*args: Any) -> set[int]:
 
 def gradients(replay: Replay, layers: list[Linear], call: Json, loss: str) -> Json:
     """Autograd's gradients of the loss for the reference's parameters put into the layers,
-    each in the reference's layout (out×in), packed by `pack`."""
+    each in the reference's layout (out×in, float64 NumPy arrays)."""
     weights, biases = call["weights"], call["biases"]
     if len(layers) != len(weights):
         raise ReplayError(
@@ -557,15 +559,18 @@ def _place(
         f"Linear {number}: the grader cannot put the reference's values into {name}, "
         "which the layer uses in a way other than as a weight matrix or bias"
     )
-    try:
-        with torch.no_grad():
-            cells = torch.arange(leaf.numel(), dtype=torch.float64).reshape(leaf.shape)
-            index = replay.along(path, cells).reshape(-1).long()
-    except (ReplayError, RuntimeError, KeyError, TypeError, ValueError):
-        raise problem from None
-    if index.numel() != target.size or index.numel() != leaf.numel():
-        raise problem
-    if not torch.equal(index.sort().values, torch.arange(leaf.numel())):
+    index = replay.places.get((name, tuple(path)))
+    if index is None:
+        try:
+            with torch.no_grad():
+                cells = torch.arange(leaf.numel(), dtype=torch.float64).reshape(leaf.shape)
+                index = replay.along(path, cells).reshape(-1).long()
+        except (ReplayError, RuntimeError, KeyError, TypeError, ValueError):
+            raise problem from None
+        if not torch.equal(index.sort().values, torch.arange(leaf.numel())):
+            raise problem  # not each value once: a weight the layer uses as no matrix
+        replay.places[(name, tuple(path))] = index
+    if index.numel() != target.size:
         raise problem
     with torch.no_grad():
         leaf.view(-1)[index] = torch.as_tensor(target, dtype=leaf.dtype).reshape(-1)
@@ -589,3 +594,21 @@ def graph_loss(replay: Replay, call: Json, loss: str) -> tuple[Any, dict[int, st
     if loss == "half_squared_error":
         value = value / 2
     return value, {id(leaf): name for name, leaf in leaves.items()}
+
+
+def _warm_up() -> None:
+    """Record and replay a tiny network once: torch resolves operations and sets up its
+    dispatcher lazily, so a process that forks children (the fork server) does it for all."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    recording, _ = record(net, torch.ones(1, 2), lambda net, x: net(x))
+    replay = Replay(recording)
+    call = {"weights": [torch.ones(2, 2).numpy(), torch.ones(1, 2).numpy()], "x": [1.0, 1.0],
+            "biases": [torch.ones(2).numpy(), torch.ones(1).numpy()], "y": [1.0]}  # fmt: skip
+    _, _, layers = architecture(replay, replay.input(call["x"]))
+    gradients(replay, layers, call, "squared_error")
+    graph_loss(replay, call, "squared_error")[0].backward()
+    for name in ALLOWED:
+        getattr(torch.ops.aten, name, None)
+
+
+_warm_up()
