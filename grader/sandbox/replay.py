@@ -19,9 +19,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -203,7 +204,6 @@ class Replay:
         self.params = {str(name): _tensor(value) for name, value in params.items()}
         if sum(p.numel() for p in self.params.values()) > MAX_ELEMENTS:
             raise ReplayError("the network's parameters hold too many values")
-        self.shapes: list[list[int]] = []  # of each operation's value, once architecture() ran
         self.places: dict[tuple[str, tuple[int, ...]], Any] = {}  # _place's, by parameter
         self.frozen = {str(n) for n in recording.get("frozen", []) if isinstance(n, str)}
         self.input_dtype = DTYPES.get(str(spec.get("dtype")), torch.float32)
@@ -286,7 +286,9 @@ class Replay:
                     value = func(*_get(args, values, params, x), **_get(kwargs, values, params, x))
                 if base in UNSET:
                     value = value.zero_()
-                values.append(value + tap[number] if number in tap else value)
+                if number in tap and value.is_floating_point():
+                    value = value + tap[number]  # a float64 scalar: the value's dtype stays
+                values.append(value)
             except (RuntimeError, TypeError, ValueError, IndexError) as error:
                 raise ReplayError(
                     f"the network's operation {number + 1} ({func}) fails on replay: {error}"
@@ -377,12 +379,8 @@ class Linear:
         self.slot = slot  # 1: x @ Wᵀ (the weight used as in×out), 0: W @ x (as out×in)
         self.input = operands[1 - slot]
         self.output = number  # the operation whose value is the layer's output, bias added
-        used = (
-            replay.shapes[operands[slot].ref]
-            if isinstance(operands[slot], _Ref)
-            else (list(replay.params[self.weight].shape))
-        )
-        self.n_in, self.n_out = (used[0], used[-1]) if slot == 1 else (used[-1], used[0])
+        self.used = operands[slot]  # the weight as the product uses it
+        self.n_in = self.n_out = 0  # known once the replay ran: see measure()
         self.bias, self.bias_path = "", list[int]()
         bias = replay.source(args[0]) if base == "addmm" else None
         for later in range(number + 1, len(replay.ops)) if bias is None else ():
@@ -395,6 +393,11 @@ class Linear:
                 break
         if bias is not None:
             self.bias, self.bias_path = bias
+
+    def measure(self, values: list[Any], params: dict[str, Any]) -> None:
+        """Take the layer's shapes from a run's values."""
+        used = list(_get(self.used, values, params, None).shape)
+        self.n_in, self.n_out = (used[0], used[-1]) if self.slot == 1 else (used[-1], used[0])
 
     def event(self) -> Json:
         return {"op": "linear", "in": self.n_in, "out": self.n_out, "weight": self.weight,
@@ -424,12 +427,22 @@ def architecture(replay: Replay, x: Any) -> tuple[list[Json], list[int], list[Li
     (or the network's output), identified by evaluating that part on probe values of both
     signs: relu, sigmoid or tanh whatever it is written as, nothing if it passes values through
     unchanged, else the names of the operations on the way."""
-    with torch.no_grad():
-        values, output = replay.run(replay.params, x)
-    replay.shapes = [list(v.shape) if isinstance(v, torch.Tensor) else [] for v in values]
-    if not isinstance(output, torch.Tensor):
-        raise ReplayError("the network's output is not a tensor")
-    layers = _used(replay, x, linears(replay), values)
+    found = linears(replay)
+    taps = [torch.zeros((), dtype=torch.float64, requires_grad=True) for _ in found]
+    with torch.enable_grad():
+        values, output = replay.run(
+            replay.params, x, tap={layer.output: t for layer, t in zip(found, taps, strict=True)}
+        )
+        if not isinstance(output, torch.Tensor):
+            raise ReplayError("the network's output is not a tensor")
+        grads: Sequence[Any] = [None] * len(taps)
+        if output.requires_grad:
+            grads = torch.autograd.grad(output.sum(), taps, allow_unused=True)
+    values = [v.detach() if isinstance(v, torch.Tensor) else v for v in values]
+    # the layers the output depends on: those autograd reaches from it
+    layers = [layer for layer, grad in zip(found, grads, strict=True) if grad is not None]
+    for layer in layers:
+        layer.measure(values, replay.params)
     targets = [layer.input for layer in layers[1:]] + [replay.output]
     seen: list[list[bool]] = [[True] * len(ACTIVATIONS) for _ in layers]
     for first, last in PROBES:
@@ -455,23 +468,6 @@ def architecture(replay: Replay, x: Any) -> tuple[list[Json], list[int], list[Li
         elif not matches:
             events += [{"op": name} for name in _between(replay, layer, targets[number])]
     return events, list(output.shape), layers
-
-
-def _used(replay: Replay, x: Any, found: list[Linear], values: list[Any]) -> list[Linear]:
-    """The layers the output depends on: those autograd reaches from it."""
-    if not found:
-        return []
-    if not all(values[layer.output].is_floating_point() for layer in found):
-        return []
-    taps = [torch.zeros_like(values[layer.output], requires_grad=True) for layer in found]
-    with torch.enable_grad():
-        _, output = replay.run(
-            replay.params, x, tap={layer.output: t for layer, t in zip(found, taps, strict=True)}
-        )
-        if not isinstance(output, torch.Tensor) or not output.requires_grad:
-            return []
-        grads = torch.autograd.grad(output.sum(), taps, allow_unused=True)
-    return [layer for layer, grad in zip(found, grads, strict=True) if grad is not None]
 
 
 def _same(got: Any, wanted: Any) -> bool:
@@ -569,11 +565,14 @@ def _place(
             raise problem from None
         if not torch.equal(index.sort().values, torch.arange(leaf.numel())):
             raise problem  # not each value once: a weight the layer uses as no matrix
+        index = index.numpy()
         replay.places[(name, tuple(path))] = index
-    if index.numel() != target.size:
+    if index.size != target.size:
         raise problem
+    values = np.empty(index.size)
+    values[index] = np.asarray(target, dtype=np.float64).reshape(-1)
     with torch.no_grad():
-        leaf.view(-1)[index] = torch.as_tensor(target, dtype=leaf.dtype).reshape(-1)
+        leaf.copy_(torch.from_numpy(values).reshape(leaf.shape))
     return name, index, tuple(target.shape)
 
 
@@ -581,7 +580,7 @@ def _taken(grad: Any, index: Any, shape: tuple[int, ...]) -> Any:
     """A parameter's gradient, in the layout of the values `_place` put into it (float64)."""
     if grad is None:
         return None
-    return grad.detach().reshape(-1)[index].reshape(shape).double().numpy()
+    return grad.detach().double().reshape(-1).numpy()[index].reshape(shape)
 
 
 def graph_loss(replay: Replay, call: Json, loss: str) -> tuple[Any, dict[int, str]]:

@@ -1,7 +1,7 @@
 """The process the student's code runs in, apart from the one that answers the grader.
 
 The child the grader starts (call it the keeper) never runs student code: it holds the answer
-channel and the request. For each group of stages it forks a worker that swaps the channel for
+channel and the request. It forks a worker for the student's code, which swaps the channel for
 a pipe back to the keeper (same descriptor number: nothing of the grader's stays open in it),
 runs the student's code and writes its lines to that pipe. The keeper reads them, bounded in
 size, and decides what reaches the grader: a line of the worker's is data, never an answer
