@@ -35,8 +35,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def keep_to_itself() -> None:
-    """Make this process's memory and descriptors out of reach of its own uid's processes."""
-    _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(0), 0, 0, 0)
+    """Make this process's memory and descriptors out of reach of its own uid's processes;
+    OSError if it cannot (then it must not run student code beside the grader's channel)."""
+    if _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(0), 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl(PR_SET_DUMPABLE, 0): {os.strerror(error)}")
 
 
 class Worker:
