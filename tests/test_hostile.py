@@ -26,7 +26,7 @@ def only_when(behaviour: str) -> pytest.MarkDecorator:
 
 def test_correct_students_keep_full_marks(batch: Batch) -> None:
     """Graded beside every hostile submission, the correct students still get full marks."""
-    for name in ("correct", "biases_as_rows"):
+    for name in ("correct", "biases_as_rows", "relu_as_clamp", "relu_as_mask"):
         result = batch.results[name]
         assert result.score == result.max_score, [c.message for c in result.checks]
 
@@ -37,6 +37,11 @@ def test_no_file_under_the_submissions_changed(batch: Batch) -> None:
 
 
 EXPECTED = {
+    "relu_result_discarded": (
+        "network-architecture",
+        "fail",
+        "no activation after Linear 1 (10→21); expected relu",
+    ),
     "segfault_in_backprop": (
         "backprop-gradients",
         "error",
@@ -177,9 +182,24 @@ def test_a_process_killed_in_backprop_leaves_the_network_graded(
     assert checks["network-architecture"] == checks["autograd-gradients"] == "pass"
 
 
+def test_answers_forged_through_the_frames_count_for_nothing(batch: Batch) -> None:
+    """A network.py that finds the child's channel and request through the call stack, sends
+    a correct trace and autograd gradients it computed itself, and then has build_network
+    raise, gets no point for the network: there is none."""
+    result = batch.results["forges_network_answers_through_frames"]
+    checks = statuses(result)
+    assert checks["network-architecture"] == checks["autograd-gradients"] == "error"
+    assert message(result, "network-architecture") == (
+        "could not build and run the network: network.py, line 69, in build_network: "
+        "RuntimeError: there is no network"
+    )
+    assert result.score == 6
+
+
 def test_forged_answers_are_refused(batch: Batch) -> None:
-    """Answers forged by the network's code count for nothing (malformed, they are not answers),
-    and reach no other process: the correct code behind them gets full marks."""
+    """Answers forged by the network's code count for nothing (the worker it runs in holds no
+    channel to the grader, and malformed lines are not answers), and reach no other process:
+    the correct code behind them gets full marks."""
     result = batch.results["forges_answers"]
     assert result.score == result.max_score, [c.message for c in result.checks]
 

@@ -99,8 +99,12 @@ def test_no_privileges_and_read_only_system(walls: dict[str, Any]) -> None:
 
 
 def test_no_other_process_is_visible(walls: dict[str, Any]) -> None:
-    """A PID namespace of its own: the grader, the zygote and classmates are not there."""
-    assert len(walls["processes"]) <= 2, walls["processes"]
+    """A PID namespace of its own: the grader, the zygote and classmates are not there (only
+    the child that answers the grader, the worker the student's code runs in and, with
+    bubblewrap, its init)."""
+    assert len(walls["processes"]) <= (3 if walls["sandbox"] == "bubblewrap" else 2), walls[
+        "processes"
+    ]
 
 
 def test_environment_is_the_small_fixed_one(walls: dict[str, Any]) -> None:
@@ -214,3 +218,39 @@ def test_a_sandbox_that_cannot_be_built_is_the_graders_failure_not_the_students(
     assert "the grader's sandbox failed to start" in check.message
     assert "show this to your TA" in check.message
     assert "grade: the sandbox could not start" in result.output
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_answers_forged_through_frames_or_proc_reach_no_grader(
+    sandbox: str, tmp_path: Path
+) -> None:
+    """In every sandbox, a network.py that writes forged answers to the channel it finds in
+    the child's frames and to every descriptor of its parent it can open through /proc gets
+    no point for the network it does not have: the process holding the grader's channel runs
+    no student code and is out of its reach."""
+    folder = classroom.make_submission("forges_network_answers_through_frames", tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(isolation, "mode", lambda: sandbox)
+        result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
+    checks = {check.id: check.status for check in result.checks}
+    assert checks["network-architecture"] == checks["autograd-gradients"] == "error"
+    assert result.score == 6
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_worker_killed_by_a_signal_is_reported_as_that_signal(
+    sandbox: str, tmp_path: Path
+) -> None:
+    """In every sandbox, the student's code dying of a segfault in the worker is reported as
+    that (the child holding the grader's channel ends the same way), and the network, run in a
+    fresh child, is still graded."""
+    folder = classroom.make_submission("segfault_in_backprop", tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(isolation, "mode", lambda: sandbox)
+        result = grading.grade_submission(folder, load_assignment("bs6207-a1"))
+    checks = {check.id: check for check in result.checks}
+    assert checks["backprop-gradients"].message.startswith(
+        "could not run backprop: crashed with signal 11 (segmentation fault) while calling "
+        "backprop() on data point 1"
+    )
+    assert checks["network-architecture"].status == checks["autograd-gradients"].status == "pass"

@@ -4,12 +4,17 @@ Run as `python -I child.py CHANNEL_FD GROUPS` with the private copy of the submi
 working directory and the request (contract, limits, calls) as JSON on stdin. GROUPS is a
 comma-separated list run in order: group `backprop` runs the stage `backprop` (the student's
 function on every call, with autograd made unusable while it runs); group `network` runs the
-stages `network` (build the network, trace its operations by running it), `autograd` (the
-reference's parameters loaded into it, forward, torch autograd) and `graph`. Each stage sends
-JSON lines to CHANNEL_FD: what it is doing before each step (the parent's watchdog counts these
-as progress), then its result.
+stages `network` (build the network and record its operations by running it, then replay the
+record: the architecture), `autograd` (the reference's parameters put into the replay, forward,
+torch autograd) and `graph`. Each stage sends JSON lines to CHANNEL_FD: what it is doing before
+each step (the parent's watchdog counts these as progress), then its result.
 
-This file imports nothing of the grader: inside the sandbox it is all there is of it.
+The process started with CHANNEL_FD runs no student code: the student's code runs in a worker
+it forks (worker.py), and only what this process decides reaches CHANNEL_FD. The network
+comes back from the worker as a record of operations (replay.py), replayed here.
+
+This file and the two it loads from beside it import nothing of the grader: inside the sandbox
+they are all there is of it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ STARTING = {
     "autograd": "starting autograd on the network",
     "backprop": "starting the backprop stage",
 }
+MAX_ANSWER = 4 * 2**20  # bytes in a line, beyond twice the request's: run.py's MAX_ANSWER
+MAX_DOINGS = 10  # progress lines passed on per stage, beyond two per call: honest code sends fewer
 FOLDER = ""  # the private copy of the submission, the child's working directory (set by main)
 
 
@@ -63,20 +70,41 @@ class _Run:
         self.channel.write(line + b"\n")
         self.channel.flush()
 
+    def fileno(self) -> int:
+        assert self.channel is not None
+        return self.channel.fileno()
+
 
 RUN = _Run()
 
 
+def _load(name: str) -> Any:
+    """A module of the sandbox beside this file (child.py is loaded by path, not as a package)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"grade_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+replay = _load("replay")
+worker = _load("worker")
+
+
 def main(argv: list[str]) -> int:
     """`child.py CHANNEL_FD GROUPS`: run each group's stages, send the answers, exit. The fork
-    server calls this in a freshly forked process too, after walling it in."""
+    server calls this in a freshly forked process too, after walling it in.
+
+    This process never runs student code: the groups run in a worker (worker.py) whose lines
+    come back here, and what reaches the grader is decided here."""
     global FOLDER
     FOLDER = os.getcwd()
     RUN.channel = os.fdopen(int(argv[1]), "wb")
     sys.dont_write_bytecode = True  # a private copy, deleted after: a cache would never be read
-    request = orjson.loads(sys.stdin.buffer.read())
+    raw = sys.stdin.buffer.read()
+    request = orjson.loads(raw)
     request["calls"] = [_call_arrays(call) for call in request["calls"]]
-    send = RUN.send
 
     import torch
 
@@ -84,24 +112,77 @@ def main(argv: list[str]) -> int:
     _limit(request["limits"])
     sys.path[0] = FOLDER  # the student's folder, not this script's
     sys.meta_path.insert(0, _GraderHidden())
-    for group in argv[2].split(","):
-        if group == "network":
-            _network_group(send, request)
-        elif group == "backprop":
-            _run_stage(send, "backprop", lambda: _backprop_stage(request))
+    worker.keep_to_itself()
+    _groups(request, argv[2].split(","), line_limit=MAX_ANSWER + 2 * len(raw))
     RUN.channel.flush()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(0)  # no atexit handlers, no lingering threads of the student's: done
+    os._exit(0)  # no atexit handlers, no lingering threads: done
 
 
-def _network_group(send: Callable[[str, Json], None], request: Json) -> None:
-    """The network's stages: autograd and the graph need the network built and traced."""
-    traced = _run_stage(send, "network", lambda: _network_stage(request))
-    if traced is not None:
-        _run_stage(send, "autograd", lambda: _autograd_stage(request, traced))
-        _run_stage(send, "graph", lambda: _graph_stage(request, traced))
+def _groups(request: Json, groups: list[str], line_limit: int) -> None:
+    """Run the groups' student code in one worker, in order, passing on its lines; the
+    network comes back as a record, replayed here for the architecture, autograd and (unless
+    the assignment has a graph script, which imports the student's code and so runs in the
+    worker) the graph."""
+    script = request.get("graph_script")
+    stages = {"backprop"} if "backprop" in groups else set()
+    if "network" in groups:
+        stages |= {"network", "graph"} if script else {"network"}
+    work = worker.Worker(RUN.fileno(), lambda: _in_worker(request, groups), line_limit)
+    done: set[str] = set()
+    doings = dict.fromkeys(stages, MAX_DOINGS + 2 * len(request["calls"]))
+    recording = None
+    for message in work.lines():
+        if message["stage"] == "network" and message.get("ok") is True:
+            if recording is None and "network" in stages - done:
+                recording = message.get("recording")
+            continue  # the worker's word for the network is a record to replay, never an answer
+        _pass_on(message, stages, done, doings)
+    if recording is not None and "network" not in done:
+        done.add("network")
+        replayed = _run_stage(RUN.send, "network", lambda: _replayed_stage(request, recording))
+        if replayed is not None:
+            _run_stage(RUN.send, "autograd", lambda: _autograd_stage(request, replayed))
+            if not script:
+                _run_stage(RUN.send, "graph", lambda: _graph_stage(request, replayed))
+    _ended(work, stages, done)
+
+
+def _in_worker(request: Json, groups: list[str]) -> None:
+    """The student's code, in the worker: backprop on every call; the network built and
+    recorded, and the assignment's graph script."""
+    for group in groups:
+        if group == "backprop":
+            _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request))
+        elif group == "network":
+            recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request))
+            if recorded is not None and request.get("graph_script"):
+                _run_stage(RUN.send, "graph", lambda: _graph_stage(request, None))
+
+
+def _pass_on(message: Json, stages: set[str], done: set[str], doings: dict[str, int]) -> None:
+    """Send the grader a worker's line for one of `stages`: what it is doing (while `doings`
+    lasts: progress without end is no progress), or its first result; anything else is
+    dropped."""
+    stage = message["stage"]
+    if stage not in stages or stage in done:
+        return
+    if isinstance(message.get("ok"), bool):
+        done.add(stage)
+        RUN.send(stage, {key: value for key, value in message.items() if key != "stage"})
+    elif "doing" in message and doings[stage] > 0:
+        doings[stage] -= 1
+        RUN.send(stage, {"doing": str(message["doing"])[:200]})
+
+
+def _ended(work: Any, stages: set[str], done: set[str]) -> None:
+    """After the worker: if it died, or ended before answering, this process ends the same way
+    (the grader reports that, as it would have had the student's code run here, and runs the
+    groups never begun in a fresh child)."""
+    if not work.ended_well() or stages - done:
+        work.end_like_it()  # every line was sent flushed
 
 
 def _doing(stage: str, what: str) -> None:
@@ -224,6 +305,7 @@ def _check_signature(
 
 
 def _network_stage(request: Json) -> tuple[Json, Any]:
+    """Build the student's network and record one run of it on the published inputs."""
     import torch
 
     contract = request["network"]
@@ -239,41 +321,11 @@ def _network_stage(request: Json) -> tuple[Json, Any]:
             f"{contract['module']}.py: {contract['function']}() returned "
             f"{type(net).__name__}; expected a torch.nn.Module"
         )
-    x = torch.tensor(request["calls"][0]["x"], dtype=torch.float32).reshape(1, -1)
+    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
+    x = torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1)
     _doing("network", "running the network on the published inputs")
-    events, output = _trace(net, x)
-    payload = {"trace": events, "output_shape": list(output.shape)}
-    return payload, (net, events)
-
-
-def _trace(net: Any, x: Any) -> tuple[list[Json], Any]:
-    """Run the network once, recording every torch operation; Linear layers with their shapes."""
-    from torch.overrides import TorchFunctionMode
-
-    owners = {id(p): name for name, p in net.named_parameters()}
-    events: list[Json] = []
-
-    class Recorder(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            name = getattr(func, "__name__", str(func))
-            if name == "linear" and len(args) >= 2:
-                weight, bias = args[1], args[2] if len(args) > 2 else (kwargs or {}).get("bias")
-                events.append(
-                    {
-                        "op": "linear",
-                        "in": int(weight.shape[-1]),
-                        "out": int(weight.shape[0]),
-                        "weight": owners.get(id(weight), ""),
-                        "bias": owners.get(id(bias), "") if bias is not None else None,
-                    }
-                )
-            elif not name.startswith("__") and name not in {"size", "dim", "numel"}:
-                events.append({"op": name})
-            return func(*args, **(kwargs or {}))
-
-    with Recorder():
-        output = _forward(net, x)
-    return events, output
+    recording, _ = replay.record(net, x, _forward)
+    return {"recording": recording}, net
 
 
 def _forward(net: Any, x: Any) -> Any:
@@ -284,83 +336,49 @@ def _forward(net: Any, x: Any) -> Any:
         return net(x.reshape(-1))
 
 
+def _replayed_stage(request: Json, recording: Json) -> tuple[Json, Any]:
+    """What the network computes, from its record alone: the architecture trace."""
+    _doing("network", "replaying the network's operations")
+    try:
+        network = replay.Replay(recording)
+        x = network.input(request["calls"][0]["x"])
+        trace, shape, layers = replay.architecture(network, x)
+    except replay.ReplayError as error:
+        raise InterfaceError(str(error)) from None
+    return {"trace": trace, "output_shape": shape}, (network, layers)
+
+
 # --- autograd ----------------------------------------------------------------------------------
 
 
-def _autograd_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
-    import torch
-
-    net, events = traced
-    by_name = dict(net.named_parameters())
+def _autograd_stage(request: Json, replayed: tuple[Any, list[Any]]) -> tuple[Json, Any]:
+    """torch autograd's gradients for the reference's parameters put into the replayed network."""
+    network, layers = replayed
     results: list[Json] = []
-    linears = [e for e in events if e["op"] == "linear"]
     for number, call in enumerate(request["calls"], start=1):
         _doing("autograd", f"running autograd on the network, data point {number}")
         try:
-            if len(linears) != len(call["weights"]):
-                raise InterfaceError(
-                    f"the network applies {len(linears)} Linear layers; the assignment has "
-                    f"{len(call['weights'])}"
-                )
-            for layer, (event, w, b) in enumerate(
-                zip(linears, call["weights"], call["biases"], strict=True), start=1
-            ):
-                weight = by_name[event["weight"]]
-                if list(weight.shape) != [len(w), len(w[0])]:
-                    raise InterfaceError(
-                        f"Linear {layer} is {event['in']}→{event['out']}; the reference's W{layer} "
-                        f"is {len(w[0])}→{len(w)}"
-                    )
-                with torch.no_grad():
-                    weight.copy_(torch.tensor(w, dtype=weight.dtype).reshape(weight.shape))
-                    if event["bias"]:
-                        bias = by_name[event["bias"]]
-                        bias.copy_(torch.tensor(b, dtype=bias.dtype).reshape(bias.shape))
-            net.zero_grad(set_to_none=True)
-            dtype = by_name[linears[0]["weight"]].dtype
-            x = torch.tensor(call["x"], dtype=dtype).reshape(1, -1)
-            p = _forward(net, x).reshape(-1)
-            y = torch.tensor(call["y"], dtype=p.dtype)
-            loss = ((p - y) ** 2).sum()
-            if request["loss"] == "half_squared_error":
-                loss = loss / 2
-            loss.backward()
-            dW, db = [], []
-            for event in linears:
-                grad = by_name[event["weight"]].grad
-                dW.append(None if grad is None else _packed(grad.detach().double().numpy()))
-                bias_grad = by_name[event["bias"]].grad if event["bias"] else None
-                db.append(
-                    None if bias_grad is None else _packed(bias_grad.detach().double().numpy())
-                )
-            results.append({"dW": dW, "db": db})
+            grads = replay.gradients(network, layers, call, request["loss"])
+        except replay.ReplayError as error:
+            results.append({"error": str(error)})
+            continue
         except Exception as error:
             results.append({"error": _describe(error)})
+            continue
+        results.append(
+            {key: [None if g is None else _packed(g) for g in grads[key]] for key in ("dW", "db")}
+        )
     return {"results": results}, None
 
 
-def _graph_stage(request: Json, traced: tuple[Any, list[Json]]) -> tuple[Json, Any]:
-    """The autograd graph of the assignment's graph script, or else of the assignment's loss
-    on the student's network, node by node."""
+def _graph_stage(request: Json, replayed: Any) -> tuple[Json, Any]:
+    """The autograd graph of the assignment's graph script (in the worker), or else of the
+    assignment's loss on the replayed network, node by node."""
     if request.get("graph_script"):
         loss, parameters = _script_loss(request["graph_script"])
     else:
-        loss, parameters = _own_loss(request, traced[0])
+        loss, parameters = replay.graph_loss(replayed[0], request["calls"][0], request["loss"])
     return _walk(loss, parameters), None
-
-
-def _own_loss(request: Json, net: Any) -> tuple[Any, dict[int, str]]:
-    """The assignment's loss on the student's network and the published inputs."""
-    import torch
-
-    parameters = {id(p): name for name, p in net.named_parameters()}
-    dtype = next(net.parameters()).dtype
-    p = _forward(net, torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1))
-    y = torch.tensor(request["calls"][0]["y"], dtype=p.dtype).reshape(p.shape)
-    loss = ((p - y) ** 2).sum()
-    if request["loss"] == "half_squared_error":
-        loss = loss / 2
-    return loss, parameters
 
 
 def _script_loss(script: str) -> tuple[Any, dict[int, str]]:

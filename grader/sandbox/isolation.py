@@ -40,6 +40,7 @@ from grader.sandbox.forkserver import ZYGOTE, Forked, ForkServer
 
 Mode = Literal["namespaces", "bubblewrap", "none"]
 CHILD = Path(__file__).with_name("child.py")
+BESIDE_CHILD = ("replay.py", "worker.py")  # what child.py loads from beside itself
 CGROUPS = Path("/sys/fs/cgroup")
 INSIDE = {"submission": "/submission", "child": "/grade/child.py"}
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
@@ -233,6 +234,8 @@ def _bwrap_command(work: Path, channel: int, groups: str, syscall_filter: int | 
     for folder in _masked():
         sandbox += ["--tmpfs", folder]
     sandbox += ["--bind", str(work), INSIDE["submission"], "--ro-bind", str(CHILD), INSIDE["child"]]
+    for name in BESIDE_CHILD:
+        sandbox += ["--ro-bind", str(CHILD.with_name(name)), f"/grade/{name}"]
     sandbox += ["--chdir", INSIDE["submission"]]
     return [*sandbox, *python, INSIDE["child"], str(channel), groups]
 

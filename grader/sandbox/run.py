@@ -327,13 +327,23 @@ class _Clock:
 
 
 def _threads(child: subprocess.Popen[bytes] | Forked) -> int:
-    """The child's threads now, 0 if it cannot be told."""
-    try:
-        status = Path(f"/proc/{child.pid}/status").read_text()
-    except (OSError, ValueError):
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines()
-                 if line.startswith("Threads:")), 0)  # fmt: skip
+    """Threads of the child and every process under it (the worker the student's code runs
+    in, and what that started) now; 0 if it cannot be told."""
+    total, todo, seen = 0, [child.pid], set[int | None]()
+    while todo and len(seen) < 4096:  # the cgroup's process cap is far lower
+        pid = todo.pop()
+        if pid is None or pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(n) for n in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines()
+                       if line.startswith("Threads:")), 0)  # fmt: skip
+    return total
 
 
 def _threads_started(child: subprocess.Popen[bytes] | Forked, before: int) -> str:
@@ -457,8 +467,9 @@ def _ending(code: int | None, limits: Limits, cgroup: isolation.Cgroup | None) -
     """How a child that stopped by itself ended, in words."""
     if cgroup is not None and cgroup.out_of_memory():
         return f"stopped: memory limit of {_mib(limits.memory_mib)} reached"
-    if code is not None and code > 128 and isolation.mode() == "bubblewrap":
-        code = 128 - code  # bubblewrap reports a child killed by signal N as exit code 128 + N
+    if code is not None and code > 128:
+        code = 128 - code  # a child whose student process was killed by signal N, being pid 1 of
+        # its namespace (which cannot kill itself so) or bubblewrap's, exits with 128 + N
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
