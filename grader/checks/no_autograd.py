@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from grader import files
 from grader.checks import Context, result, stage_failure
 from grader.result import CheckResult
 
@@ -56,7 +57,7 @@ def check(context: Context) -> CheckResult:
 def source_uses(path: Path, function: str) -> list[str]:
     """Each use of autograd in `function` of the file at `path` and the functions it calls."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        tree = ast.parse(files.read_text(path.parent, path.name), str(path))
     except (OSError, SyntaxError, ValueError):
         return []  # the run reports a missing or broken file
     defs: dict[str, ast.AST] = {}
