@@ -29,7 +29,7 @@ import os
 import re
 import time
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Literal, NamedTuple, TypeAlias
@@ -74,7 +74,7 @@ _LINE_END_BYTES = re.compile(rb"\r?\r\n|\r|\n")
 _VALUE_HINT = "a value is a decimal number such as `0.5`, `-3`, `1e-05`, or `nan`, `inf`, `-inf`"
 
 
-MAX_BLOCKS = 50_000  # in one file; a gradient file holds one per weight and bias
+MAX_BLOCKS = 100_000  # in one file; a gradient file holds one per weight and bias
 READ_SECONDS = 10.0  # to read one file
 
 
@@ -242,6 +242,15 @@ def _parse_plain(text: str, budget: Budget | None = None) -> list[DatBlock] | No
     return blocks
 
 
+def lines(text: str, begin: int = 0, end: int | None = None) -> Iterator[str]:
+    """The LF-separated lines of text[begin:end], one at a time (a split would hold millions)."""
+    end = len(text) if end is None else end
+    while (newline := text.find("\n", begin, end)) >= 0:
+        yield text[begin:newline]
+        begin = newline + 1
+    yield text[begin:end]
+
+
 def to_floats(tokens: list[str]) -> npt.NDArray[np.float64]:
     """float() of each token, each distinct token converted once (most are `0.0`); ValueError
     if one is not a number."""
@@ -257,8 +266,7 @@ def _parse_lines(
     blocks: list[DatBlock] = []
     header_lines: dict[str, int] = {}
     block: _Block | None = None
-    lines = to_lf(text).split("\n")
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines(to_lf(text)), start=1):
         budget.step()
         content = line.partition("#")[0]
         if block is not None and _VALUES.fullmatch(content):  # no value is a name

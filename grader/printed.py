@@ -36,7 +36,7 @@ from typing import TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
-from grader.dat import Budget, parse_dat_blocks, to_floats, to_lf
+from grader.dat import Budget, lines, parse_dat_blocks, to_floats, to_lf
 from grader.errors import DatFormatError, DatLimitError
 
 _NUMBER = r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf(?:inity)?)"
@@ -146,12 +146,12 @@ class _Reader:
     def _read_text(self, begin: int, end: int) -> None:
         """Read the text between arrays: label lines, number-only lines, `label: numbers`."""
         first = self._line(begin)
-        pieces = self.text[begin:end].split("\n")
-        for index, piece in enumerate(pieces):
+        last = self.text.count("\n", begin, end)  # the index of the last line
+        for index, piece in enumerate(lines(self.text, begin, end)):
             self.budget.step()
             tokens = _split(piece)
             after_array = index == 0 and begin > 0 and self.text[begin - 1] != "\n"
-            before_array = index == len(pieces) - 1 and end < len(self.text)
+            before_array = index == last and end < len(self.text)
             if not tokens:
                 continue  # blank lines neither label nor end a run
             if after_array or before_array:

@@ -373,3 +373,41 @@ def test_a_file_that_takes_too_long_to_read_is_refused(
     path.write_text("weights:\n" + "[1, 2]\n" * 1000)
     with pytest.raises(GradeError, match=r"took more than 0 s to read"):
         dat_match.read_printed(path)
+
+
+DROP = """
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("zygote", sys.argv[1])
+zygote = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(zygote)
+fd = os.open(sys.argv[2], os.O_RDONLY)  # before: its parent is root's alone
+zygote._drop_privileges(123457, sys.argv[2])
+while True:
+    assert os.stat(fd).st_uid == 123457
+    if "d" not in os.listdir(fd):
+        break
+    fd = os.open("d", os.O_RDONLY, dir_fd=fd)
+print(os.getuid(), os.stat("f", dir_fd=fd).st_uid)
+"""
+
+
+@ROOT_ONLY
+def test_the_child_is_given_a_deep_copy_without_recursion(deep_tmp: Path) -> None:
+    """The fork server's child takes ownership of every folder of a copy 1,200 deep (the
+    parent refuses such a submission, but the walk must not be what stops it)."""
+    nest(deep_tmp, 1200)
+    fd = os.open(deep_tmp, os.O_RDONLY)
+    for _ in range(1200):
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.close(fd)
+    zygote = Path(isolation.__file__).with_name("zygote.py")
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", DROP, str(zygote), str(deep_tmp)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "123457 123457\n"
