@@ -125,7 +125,7 @@ def walk(folder: Path) -> Iterator[Entry]:
             yield entry
             if entry.kind != "folder":
                 continue
-            if len(stack) >= MAX_DEPTH:
+            if entry.depth > MAX_DEPTH:
                 start = "/".join(shown(entry.path).split("/")[:3])
                 raise SubmissionError(
                     f"the submission folder is nested more than {MAX_DEPTH} folders deep "
@@ -237,7 +237,7 @@ def copy_tree(folder: Path, destination: Path) -> dict[str, str]:
         for entry in walk(folder):
             while len(into) > entry.depth:
                 os.close(into.pop())
-            mode = stat.S_IMODE(entry.stat.st_mode)
+            mode = entry.stat.st_mode & 0o777  # no setuid, setgid or sticky bit
             if entry.kind == "folder":
                 os.mkdir(entry.name, 0o700, dir_fd=into[-1])
                 into.append(os.open(entry.name, _DIR, dir_fd=into[-1]))

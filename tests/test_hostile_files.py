@@ -154,6 +154,15 @@ def test_a_submission_1200_folders_deep_is_refused_and_the_class_goes_on(deep_tm
     assert not leftovers(marker)
 
 
+def test_the_depth_limit_is_max_depth_folders(tmp_path: Path) -> None:
+    """MAX_DEPTH folders one in the other are walked; one more is refused."""
+    nest(tmp_path, files.MAX_DEPTH)
+    assert len(list(files.walk(tmp_path))) == files.MAX_DEPTH
+    nest(tmp_path / "/".join("d" * files.MAX_DEPTH), 1)
+    with pytest.raises(files.SubmissionError, match="nested more than 64 folders deep"):
+        list(files.walk(tmp_path))
+
+
 DIGS_DEEP = '''
 import os as _os
 
