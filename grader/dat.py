@@ -206,11 +206,11 @@ def _parse_plain(text: str, budget: Budget | None = None) -> list[DatBlock] | No
     headers = list(islice(_PLAIN_HEADER.finditer(text), MAX_BLOCKS + 1))
     if not headers or text[: headers[0].start()].strip(" \t\n"):
         return None  # no blocks, or something before the first
+    if len(headers) > MAX_BLOCKS:
+        return None  # _parse_lines says so, at the line past the limit
     found: list[tuple[str, tuple[int, ...], list[str], int]] = []  # name, dims, tokens, line
     every: list[str] = []  # the tokens of all blocks, read as numbers at once
     line = counted = 0
-    if len(headers) > MAX_BLOCKS:
-        return None  # _parse_lines says so, at the line past the limit
     for header, after in zip(headers, [*headers[1:], None], strict=True):
         budget.step()
         name, dim_tokens = header[1], header[2].split()
@@ -276,9 +276,9 @@ def _parse_lines(
         if not tokens:
             continue
         if is_name(tokens[0]):
-            budget.block(len(blocks))
             if block is not None:
                 blocks.append(block.finish(path))
+            budget.block(len(blocks))
             block = _Block.start(tokens, number, path)
             if block.name in header_lines:
                 raise DatFormatError(

@@ -11,15 +11,15 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import classroom
 import pytest
 
-from grader import api, batch, dat, files
+from grader import api, batch, dat, files, printed
 from grader.assignment import Limits, load_assignment
-from grader.errors import GradeError
+from grader.errors import DatLimitError, GradeError
 from grader.result import GradeResult
 from grader.sandbox import isolation
 from grader.sandbox.run import run_student
@@ -420,3 +420,12 @@ def test_the_child_is_given_a_deep_copy_without_recursion(deep_tmp: Path) -> Non
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout == "123457 123457\n"
+
+
+@pytest.mark.parametrize("read", [dat.parse_dat_blocks, printed.read_blocks], ids=["dat", "text"])
+def test_the_block_limit_is_max_blocks(read: Callable[[str], list[object]]) -> None:
+    """MAX_BLOCKS blocks are read; one more is refused."""
+    text = "".join(f"a{i} 1\n0\n" for i in range(dat.MAX_BLOCKS))
+    assert len(read(text)) == dat.MAX_BLOCKS
+    with pytest.raises(DatLimitError, match="holds more than 100,000 blocks"):
+        read(text + "z 1\n0\n")
