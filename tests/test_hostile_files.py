@@ -429,3 +429,46 @@ def test_the_block_limit_is_max_blocks(read: Callable[[str], list[object]]) -> N
     assert len(read(text)) == dat.MAX_BLOCKS
     with pytest.raises(DatLimitError, match="holds more than 100,000 blocks"):
         read(text + "z 1\n0\n")
+
+
+NOBODY_REMOVES = """
+import os, sys
+from pathlib import Path
+from grader import files  # before: the Python found as root may be root's alone
+os.setgid(65534)
+os.setuid(65534)
+top = Path(sys.argv[1]) / "top"
+top.mkdir()
+fd = os.open(top, os.O_RDONLY)
+for level in range(200):
+    os.mkdir("d", dir_fd=fd)
+    os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = inner
+os.close(fd)
+fd = os.open(top, os.O_RDONLY)
+for level in range(101):  # level 50 cannot be written (its files stay), 100 not even read
+    os.chmod(fd, 0 if level == 100 else 0o500 if level == 50 else 0o700)
+    inner = os.open("d", os.O_RDONLY, dir_fd=fd) if level < 100 else -1
+    os.close(fd)
+    fd = inner
+files.remove_tree(top)
+print(top.exists())
+"""
+
+
+@ROOT_ONLY
+def test_a_tree_its_owner_locked_is_removed_all_the_same() -> None:
+    """Not as root (bubblewrap, no sandbox): a student's code that takes away its copy's
+    permissions does not keep it from being removed (in /tmp: tmp_path is root's alone)."""
+    base = Path(tempfile.mkdtemp(prefix="grade-test-"))
+    try:
+        os.chown(base, 65534, 65534)
+        done = subprocess.run(
+            [sys.executable, "-c", NOBODY_REMOVES, str(base)], capture_output=True, text=True
+        )
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(base)], check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "False\n"
