@@ -27,18 +27,20 @@ MAX_TEXT = 16 * 2**20  # bytes of a text file the grader reads (the rest is not 
 CACHES = frozenset({"__pycache__", ".git"})
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_LINK = "is a symbolic link; it was not {done} (grade follows no link, not even to a file of "
-_LINK += "the submission: put the file itself there)"
+_LINK = (
+    "is a symbolic link; it was not {done} (grade follows no link, not even to a file of the "
+    "submission: put the file itself there)"
+)
 
 
 def student_name(folder: Path) -> str:
-    """The name a submission is graded, seeded and shown under: its folder's name as UTF-8,
-    each byte that is not UTF-8 written `\\xNN` (a Latin-1 `stud\\xe9nt`)."""
-    return os.fsencode(folder.name).decode("utf-8", errors="backslashreplace")
+    """The name a submission is graded, seeded and shown under: its folder's name, `shown`."""
+    return shown(folder.name)
 
 
 def shown(path: str) -> str:
-    """A path of the submission as UTF-8 (see student_name)."""
+    """A name or path as UTF-8, each byte that is not UTF-8 written `\\xNN` (a Latin-1
+    `stud\\xe9nt`): the bytes on disk, never a lone surrogate."""
     return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
 
