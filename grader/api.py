@@ -11,6 +11,7 @@ from grader.assignment import Assignment
 from grader.batch import Progress, default_jobs, grade_class
 from grader.dat import write_dat
 from grader.errors import GradeError
+from grader.files import shown, student_name
 from grader.result import GradeResult
 from grader.truth import GroundTruth, ground_truth
 
@@ -97,12 +98,13 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
         found += inside
     names: dict[str, Path] = {}
     for folder in found:
-        if folder.name in names:
+        name = student_name(folder)
+        if name in names:
             raise GradeError(
-                f"two submissions are named {folder.name}: {names[folder.name]} and {folder}; "
-                "reports are kept by folder name, so grade them separately"
+                f"two submissions are named {name}: {shown(str(names[name]))} and "
+                f"{shown(str(folder))}; reports are kept by folder name, so grade them separately"
             )
-        names[folder.name] = folder
+        names[name] = folder
     return found
 
 

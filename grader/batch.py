@@ -27,14 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from grader import grading
+from grader import files, grading
 from grader.assignment import Assignment
 from grader.errors import GradeError
 from grader.files import write_atomic
 from grader.report import jinja, write_report
 from grader.result import GradeResult
 from grader.sandbox import isolation
-from grader.sandbox.run import submission_files
 
 SOURCES = (Path(__file__).parent, Path(__file__).parent.parent / "reference")
 
@@ -78,15 +77,14 @@ def grade_class(
     results: dict[str, GradeResult] = {}
     todo: list[Path] = []
     for folder in folders:
+        name = files.student_name(folder)
         cached = (
-            None
-            if force or not keys[folder]
-            else finished_result(reports / folder.name, keys[folder])
+            None if force or not keys[folder] else finished_result(reports / name, keys[folder])
         )
         if cached is None:
             todo.append(folder)
         else:
-            results[folder.name] = cached
+            results[name] = cached
             on_progress(Progress(cached, len(results), len(folders), reused=True))
     try:
         for result in _grade_all(todo, keys, assignment, reports, jobs):
@@ -153,18 +151,36 @@ def finished_result(out: Path, key: str) -> GradeResult | None:
 
 
 def submission_key(folder: Path, assignment: Assignment) -> str:
-    """sha256 of what grading depends on: the files graded, the folder's name (it picks the
-    hidden seeds), the assignment and the grader's own code."""
+    """sha256 of what grading depends on: the files graded, the student's name (it picks the
+    hidden seeds), the assignment and the grader's own code. Read as the private copy is
+    (grader.files): links, FIFOs and devices count by their name and kind, never read; file
+    contents past the size limit count by their size (such a submission is not run)."""
     digest = hashlib.sha256(_grader_fingerprint().encode())
     digest.update(assignment.model_dump_json().encode())
-    digest.update(folder.name.encode())
-    for path in submission_files(folder):
-        digest.update(f"\0{path.relative_to(folder).as_posix()}\0".encode())
-        try:
-            digest.update(path.read_bytes())
-        except OSError as error:  # unreadable: grading will say so; the key only has to differ
-            digest.update(str(error).encode())
+    digest.update(files.student_name(folder).encode())
+    budget = assignment.limits.submission_mib * 2**20
+    try:
+        for entry in files.walk(folder):
+            digest.update(b"\0%s\0%s\0" % (os.fsencode(entry.path), entry.kind.encode()))
+            if entry.kind == "file":
+                digest.update(str(entry.stat.st_size).encode())
+                budget -= entry.stat.st_size
+                if budget >= 0:
+                    _hash_file(digest, entry)
+    except files.SubmissionError as error:  # grading will say so; the key only has to differ
+        digest.update(str(error).encode())
     return digest.hexdigest()
+
+
+def _hash_file(digest: Any, entry: files.Entry) -> None:
+    try:
+        fd = files.open_entry(entry)
+    except files.NotAFile as error:
+        digest.update(str(error).encode())
+        return
+    with os.fdopen(fd, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
 
 
 @functools.cache

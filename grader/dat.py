@@ -27,15 +27,17 @@ import codecs
 import math
 import os
 import re
+import time
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Literal, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-from grader.errors import DatFormatError
+from grader.errors import DatFormatError, DatLimitError
 from grader.files import write_atomic
 
 Blocks: TypeAlias = dict[str, npt.NDArray[np.float64]]
@@ -70,6 +72,41 @@ _PLAIN_START = re.compile(rf"(?:[ \t]*(?:#[^\r\n]*)?(?:\r\n|\r|\n))*{NAME_PATTER
 _LINE_END = re.compile(r"\r?\r\n|\r|\n")
 _LINE_END_BYTES = re.compile(rb"\r?\r\n|\r|\n")
 _VALUE_HINT = "a value is a decimal number such as `0.5`, `-3`, `1e-05`, or `nan`, `inf`, `-inf`"
+
+
+MAX_BLOCKS = 100_000  # in one file; a gradient file holds one per weight and bias
+READ_SECONDS = 10.0  # to read one file
+
+
+class Budget:
+    """What reading one file may take, in blocks and in seconds: past either, DatLimitError
+    naming the file and the limit (a hostile file of millions of tiny blocks costs no more)."""
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = path
+        self.seconds = READ_SECONDS
+        self.deadline = time.monotonic() + READ_SECONDS
+        self.steps = 0
+
+    def block(self, read: int) -> None:
+        """One more block, after `read` blocks of this reading."""
+        if read >= MAX_BLOCKS:
+            raise DatLimitError(
+                f"holds more than {MAX_BLOCKS:,} blocks; a gradient file holds one block per "
+                "weight and bias (write each run to a fresh file)",
+                path=self.path,
+            )
+        self.step()
+
+    def step(self) -> None:
+        """One more step of reading (a line, a block): the clock is looked at every 1,024."""
+        self.steps += 1
+        if self.steps % 1024 == 0 and time.monotonic() > self.deadline:
+            raise DatLimitError(
+                f"took more than {self.seconds:g} s to read; a gradient file holds one block "
+                "per weight and bias",
+                path=self.path,
+            )
 
 
 def is_name(name: str) -> bool:
@@ -126,11 +163,15 @@ def parse_dat(text: str, *, path: Path | str | None = None) -> Blocks:
     return {block.name: block.values for block in parse_dat_blocks(text, path=path)}
 
 
-def parse_dat_blocks(text: str, *, path: Path | str | None = None) -> list[DatBlock]:
-    """parse_dat, block by block with the tokens as written and the header's line."""
+def parse_dat_blocks(
+    text: str, *, path: Path | str | None = None, budget: Budget | None = None
+) -> list[DatBlock]:
+    """parse_dat, block by block with the tokens as written and the header's line; within
+    `budget` (a Budget of its own if None)."""
+    budget = budget or Budget(path)
     text = text.removeprefix(codecs.BOM_UTF8.decode())
-    plain = _parse_plain(text)
-    return plain if plain is not None else _parse_lines(text, path)
+    plain = _parse_plain(text, budget)
+    return plain if plain is not None else _parse_lines(text, path, budget)
 
 
 def _lf_without_comments(text: str) -> str:
@@ -147,7 +188,7 @@ def to_lf(text: str) -> str:
     return crlf if "\r" not in crlf else _LINE_END.sub("\n", text)
 
 
-def _parse_plain(text: str) -> list[DatBlock] | None:
+def _parse_plain(text: str, budget: Budget | None = None) -> list[DatBlock] | None:
     """The blocks of text in the writer's plain layout, read a block at a time; None for any
     other text (a header not at the start of its line, a count that is not the header's, nan,
     a bad value, a name twice...), which `_parse_lines` reads, or rejects with the line at
@@ -161,13 +202,17 @@ def _parse_plain(text: str) -> list[DatBlock] | None:
     text = "\n" + _lf_without_comments(text)  # so that every header follows a newline
     if not text.isascii():
         return None
-    headers = list(_PLAIN_HEADER.finditer(text))
+    budget = budget or Budget(None)
+    headers = list(islice(_PLAIN_HEADER.finditer(text), MAX_BLOCKS + 1))
     if not headers or text[: headers[0].start()].strip(" \t\n"):
         return None  # no blocks, or something before the first
+    if len(headers) > MAX_BLOCKS:
+        return None  # _parse_lines says so, at the line past the limit
     found: list[tuple[str, tuple[int, ...], list[str], int]] = []  # name, dims, tokens, line
     every: list[str] = []  # the tokens of all blocks, read as numbers at once
     line = counted = 0
     for header, after in zip(headers, [*headers[1:], None], strict=True):
+        budget.step()
         name, dim_tokens = header[1], header[2].split()
         if name.lower() in _NOT_NAMES or any(len(t) > _MAX_DIM_DIGITS for t in dim_tokens):
             return None
@@ -197,6 +242,15 @@ def _parse_plain(text: str) -> list[DatBlock] | None:
     return blocks
 
 
+def lines(text: str, begin: int = 0, end: int | None = None) -> Iterator[str]:
+    """The LF-separated lines of text[begin:end], one at a time (a split would hold millions)."""
+    end = len(text) if end is None else end
+    while (newline := text.find("\n", begin, end)) >= 0:
+        yield text[begin:newline]
+        begin = newline + 1
+    yield text[begin:end]
+
+
 def to_floats(tokens: list[str]) -> npt.NDArray[np.float64]:
     """float() of each token, each distinct token converted once (most are `0.0`); ValueError
     if one is not a number."""
@@ -204,13 +258,16 @@ def to_floats(tokens: list[str]) -> npt.NDArray[np.float64]:
     return np.fromiter(map(distinct.__getitem__, tokens), np.float64, len(tokens))
 
 
-def _parse_lines(text: str, path: Path | str | None) -> list[DatBlock]:
+def _parse_lines(
+    text: str, path: Path | str | None, budget: Budget | None = None
+) -> list[DatBlock]:
     """parse_dat_blocks line by line: any text, and the error at the first line at fault."""
+    budget = budget or Budget(path)
     blocks: list[DatBlock] = []
     header_lines: dict[str, int] = {}
     block: _Block | None = None
-    lines = to_lf(text).split("\n")
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines(to_lf(text)), start=1):
+        budget.step()
         content = line.partition("#")[0]
         if block is not None and _VALUES.fullmatch(content):  # no value is a name
             block.add(content.split(), number, path)
@@ -221,6 +278,7 @@ def _parse_lines(text: str, path: Path | str | None) -> list[DatBlock]:
         if is_name(tokens[0]):
             if block is not None:
                 blocks.append(block.finish(path))
+            budget.block(len(blocks))
             block = _Block.start(tokens, number, path)
             if block.name in header_lines:
                 raise DatFormatError(

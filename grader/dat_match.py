@@ -56,6 +56,7 @@ from typing import Literal, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from grader.dat import Budget
 from grader.dat_precision import (
     Bools,
     ShortPrecision,
@@ -66,7 +67,7 @@ from grader.dat_precision import (
     short_entries,
     shortfall,
 )
-from grader.errors import DatFormatError
+from grader.errors import DatFormatError, DatLimitError
 from grader.printed import PrintedBlock, read_dat_text, read_gradient_text
 
 Array = npt.NDArray[np.float64]
@@ -224,19 +225,28 @@ def read_printed(path: Path) -> list[PrintedBlock]:
         raise DatFormatError("is a folder; give a file", path=path) from None
     except OSError as error:
         raise DatFormatError(f"cannot be read: {error.strerror}", path=path) from None
+    return printed_blocks(data, path)
+
+
+def printed_blocks(data: bytes, path: Path) -> list[PrintedBlock]:
+    """read_printed of a file's bytes (`path` names it in errors); within a Budget of blocks
+    and seconds (grader.dat)."""
     if len(data) > MAX_BYTES:
         raise DatFormatError(f"is over {MAX_BYTES:,} bytes; not a gradient file", path=path)
     text = data.decode("utf-8", errors="replace")
     if "\0" in text or text.count("\ufffd") > len(text) / 100:
         raise DatFormatError("is not a text file", path=path)
+    budget = Budget(path)
     if _CANONICAL_START.match(text):
         try:
-            blocks = read_dat_text(text, path=path)
+            blocks = read_dat_text(text, path=path, budget=budget)
+        except DatLimitError:
+            raise
         except DatFormatError as error:
             reason = f"{error.reason} (see the .dat format in README)"
             raise DatFormatError(reason, line=error.line, path=path) from None
     else:
-        blocks = read_gradient_text(text)
+        blocks = read_gradient_text(text, budget)
     if not blocks:
         raise DatFormatError("holds no numbers", path=path)
     return blocks

@@ -33,3 +33,7 @@ class DatFormatError(GradeError):
         if line is not None:
             where += f", line {line}"
         super().__init__(f"{where}: {reason}")
+
+
+class DatLimitError(DatFormatError):
+    """A file past what reading one may take (blocks, seconds): no other reading is tried."""

@@ -27,6 +27,7 @@ from grader.checks import (
     no_autograd,
     result,
 )
+from grader.files import student_name
 from grader.result import CheckResult, GradeResult, Seeds
 from grader.sandbox import isolation
 from grader.sandbox.answers import clean
@@ -46,7 +47,8 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
 def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     """Grade one submission folder; whatever the student's code does, a result comes back."""
     started = time.monotonic()
-    hidden = hidden_seeds(assignment, folder.name)
+    student = student_name(folder)
+    hidden = hidden_seeds(assignment, student)
     truths = [ground_truth(assignment, seed) for seed in [assignment.seed, *hidden]]
     calls = [
         Call(
@@ -74,7 +76,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     ]
     answer = outcome.stages.get("graph")
     return GradeResult(
-        student=folder.name,
+        student=student,
         assignment=assignment.name,
         assignment_title=assignment.title,
         score=sum(c.score for c in checks),

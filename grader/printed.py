@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias, cast
@@ -35,8 +36,8 @@ from typing import TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
-from grader.dat import parse_dat_blocks, to_floats, to_lf
-from grader.errors import DatFormatError
+from grader.dat import Budget, lines, parse_dat_blocks, to_floats, to_lf
+from grader.errors import DatFormatError, DatLimitError
 
 _NUMBER = r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf(?:inity)?)"
 _NUMBER_RE = re.compile(_NUMBER, re.ASCII | re.IGNORECASE)
@@ -86,31 +87,39 @@ def significant_figures(token: str) -> int:
     return len(digits.lstrip("0")) if digits.isdigit() else 0  # nan and inf carry none
 
 
-def read_gradient_text(text: str) -> list[PrintedBlock]:
-    """Blocks of canonical .dat text (labels are block names), else of printed text."""
+def read_gradient_text(text: str, budget: Budget | None = None) -> list[PrintedBlock]:
+    """Blocks of canonical .dat text (labels are block names), else of printed text; within
+    `budget` (see grader.dat.Budget), which both readings share."""
+    budget = budget or Budget(None)
     try:
-        return read_dat_text(text)
+        return read_dat_text(text, budget=budget)
+    except DatLimitError:
+        raise
     except DatFormatError:
-        return read_blocks(text)
+        return read_blocks(text, budget)
 
 
-def read_dat_text(text: str, *, path: Path | str | None = None) -> list[PrintedBlock]:
+def read_dat_text(
+    text: str, *, path: Path | str | None = None, budget: Budget | None = None
+) -> list[PrintedBlock]:
     """Blocks of canonical .dat text, labelled with their names; DatFormatError if it is not."""
-    return [PrintedBlock(*block) for block in parse_dat_blocks(text, path=path)]
+    return [PrintedBlock(*block) for block in parse_dat_blocks(text, path=path, budget=budget)]
 
 
-def read_blocks(text: str) -> list[PrintedBlock]:
-    """Every numeric block in printed text, in file order; see the module docstring."""
+def read_blocks(text: str, budget: Budget | None = None) -> list[PrintedBlock]:
+    """Every numeric block in printed text, in file order; see the module docstring. Past
+    `budget`'s blocks or seconds, DatLimitError."""
     text = text.removeprefix("\ufeff")
-    return _Reader(to_lf(text)).read()
+    return _Reader(to_lf(text), budget or Budget(None)).read()
 
 
 class _Reader:
     """One pass over normalised text: arrays, the text between them, and its flat numbers."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, budget: Budget) -> None:
         self.text = text
-        self.newlines = [match.start() for match in re.finditer("\n", text)]
+        self.budget = budget
+        self.newlines = array("q", (match.start() for match in re.finditer("\n", text)))
         self.blocks: list[PrintedBlock] = []
         self.label: list[str] = []  # label text since the last block
         self.run: list[str] = []  # number tokens of the current run of number-only lines
@@ -121,14 +130,15 @@ class _Reader:
         """Alternate between text and arrays until the end of the text."""
         done = search = 0
         while (start := _START.search(self.text, search)) is not None:
-            array = _array_at(self.text, start, self.doomed)
-            if array is None:
+            self.budget.step()
+            found = _array_at(self.text, start, self.doomed)
+            if found is None:
                 search = start.start() + 1  # not an array: the `[` is text
                 continue
             self._read_text(done, start.start())
             self._end_run()
-            self._add(self._take_label(), array[0], self._line(start.start()))
-            done = search = array[1]
+            self._add(self._take_label(), found[0], self._line(start.start()))
+            done = search = found[1]
         self._read_text(done, len(self.text))
         self._end_run()
         return self.blocks
@@ -136,11 +146,12 @@ class _Reader:
     def _read_text(self, begin: int, end: int) -> None:
         """Read the text between arrays: label lines, number-only lines, `label: numbers`."""
         first = self._line(begin)
-        pieces = self.text[begin:end].split("\n")
-        for index, piece in enumerate(pieces):
+        last = self.text.count("\n", begin, end)  # the index of the last line
+        for index, piece in enumerate(lines(self.text, begin, end)):
+            self.budget.step()
             tokens = _split(piece)
             after_array = index == 0 and begin > 0 and self.text[begin - 1] != "\n"
-            before_array = index == len(pieces) - 1 and end < len(self.text)
+            before_array = index == last and end < len(self.text)
             if not tokens:
                 continue  # blank lines neither label nor end a run
             if after_array or before_array:
@@ -177,6 +188,7 @@ class _Reader:
 
     def _add(self, label: str, nested: _Nested | list[str], line: int) -> None:
         """Append a block; a ragged or summarised array becomes 1-D."""
+        self.budget.block(len(self.blocks))
         tokens: list[str] = []
         shape = _shape(nested, tokens)
         values = to_floats(tokens).reshape(shape if shape is not None else (-1,))

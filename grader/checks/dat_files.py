@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import files
 from grader.checks import (
     DETAILED_TABLES,
     Context,
@@ -23,7 +24,7 @@ from grader.checks import (
 )
 from grader.compare import compare
 from grader.dat import Blocks
-from grader.dat_match import Match, PrintedTensor, match_blocks, read_printed
+from grader.dat_match import MAX_BYTES, Match, PrintedTensor, match_blocks, printed_blocks
 from grader.dat_verdict import judge_each
 from grader.errors import DatFormatError
 from grader.result import CheckResult, TensorTable
@@ -49,14 +50,14 @@ def check(context: Context) -> CheckResult:
     expected = context.truths[0].gradient_blocks
     sig_figs = context.assignment.significant_figures
     names = (contract.torch_dat, contract.my_dat)
-    files = [read(context.folder / name, expected, sig_figs) for name in names]
-    details = [f"{f.name}: {note}" for f in files if f.match for note in f.match.notes]
-    problems = [f"{f.name}: {f.problem}" for f in files if f.problem]
+    dats = [read(context.folder, name, expected, sig_figs) for name in names]
+    details = [f"{f.name}: {note}" for f in dats if f.match for note in f.match.notes]
+    problems = [f"{f.name}: {f.problem}" for f in dats if f.problem]
     tables: list[TensorTable] = []
-    for dat in files:
+    for dat in dats:
         if dat.match is not None:
             problems += _against_reference(dat.name, dat.match, expected, sig_figs, tables)
-    first, second = files
+    first, second = dats
     if first.match is not None and second.match is not None:
         a, b = second.match, first.match
         both = [n for n in b.blocks if n in a.blocks]
@@ -78,14 +79,18 @@ def check(context: Context) -> CheckResult:
     )
 
 
-def read(path: Path, expected: Blocks, sig_figs: int) -> DatFile:
-    """Read one file and match its blocks to the expected names; problems become data."""
-    dat = DatFile(name=path.name)
-    if not path.is_file():
-        dat.problem = "missing; write it with your gradients on the published inputs"
+def read(folder: Path, name: str, expected: Blocks, sig_figs: int) -> DatFile:
+    """Read one file of the submission and match its blocks to the expected names; problems
+    become data. A link is not read, nor a FIFO or a device (grader.files)."""
+    dat = DatFile(name=name)
+    try:
+        data = files.read(folder, name, MAX_BYTES + 1)
+    except files.NotAFile as error:
+        missing = "missing; write it with your gradients on the published inputs"
+        dat.problem = missing if error.kind == "missing" else error.reason
         return dat
     try:
-        blocks = read_printed(path)
+        blocks = printed_blocks(data, folder / name)
     except DatFormatError as error:
         dat.problem = (f"line {error.line}: " if error.line else "") + error.reason
         return dat

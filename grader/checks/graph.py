@@ -3,9 +3,10 @@ graph of their loss (the homework's Q2), accepting old and new torch names of ea
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from grader import autograd_graph
+from grader import autograd_graph, files
 from grader.checks import Context, result, stage_failure
 from grader.result import CheckResult
 
@@ -15,8 +16,9 @@ MAX_BYTES = 1024 * 1024
 
 
 def explanation_file(folder: Path) -> Path | None:
-    """The student's explanation of the graph, if they wrote one."""
-    return next((folder / name for name in FILES if (folder / name).is_file()), None)
+    """The student's explanation of the graph, if they wrote one (a link or a FIFO too: the
+    check says it was not read)."""
+    return next((folder / name for name in FILES if os.path.lexists(folder / name)), None)
 
 
 def check(context: Context) -> CheckResult:
@@ -34,7 +36,12 @@ def check(context: Context) -> CheckResult:
             f"no {' or '.join(FILES)}: explain each node of your autograd graph there "
             f"({len(types)} kinds: {', '.join(types)}; the report draws the graph)",
         )  # fmt: skip
-    text = path.read_bytes()[:MAX_BYTES].decode("utf-8", errors="replace")
+    try:
+        text = files.read_text(context.folder, path.name, MAX_BYTES)
+    except files.NotAFile as error:
+        return result(
+            context, CHECK, "fail", f"{error}; explain each node of your autograd graph there"
+        )
     missing = autograd_graph.unexplained(text, types)
     if missing:
         return result(

@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader import files
 from grader.checks import Context, result, stage_failure
 from grader.result import CheckResult
 
@@ -158,10 +159,8 @@ class _Module:
     def read(cls, path: Path, root: Path) -> _Module | None:
         """The file parsed, or None if it is not a regular file that parses."""
         try:
-            if path.is_symlink() or not path.is_file():
-                return None
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), str(path))
-        except (OSError, SyntaxError, ValueError):
+            tree = ast.parse(files.read_text(root, path.relative_to(root)), str(path))
+        except (OSError, SyntaxError, ValueError):  # NotAFile (a link, a FIFO...) among them
             return None  # the run reports a missing or broken file
         module = cls(shown=path.relative_to(root).as_posix())
         for node in _walk(tree):

@@ -25,7 +25,6 @@ import math
 import os
 import re
 import selectors
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from grader import files
 from grader.assignment import Limits
 from grader.sandbox import isolation
 from grader.sandbox.answers import Malformed, validated
@@ -89,6 +89,7 @@ class Outcome:
     failures: dict[str, str]
     output: str
     seconds: float
+    left_out: dict[str, str] = field(default_factory=dict)  # path → kind: links, FIFOs...
 
     def failure(self, stage: str) -> str:
         """Why `stage` has no result, in words."""
@@ -101,19 +102,28 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     output = Output(cap=limits.output_kib * 1024)
     stages: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
+    left_out: dict[str, str] = {}
     problem = _too_big(folder, limits)
     if problem:
         return Outcome(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
-    with tempfile.TemporaryDirectory(prefix="grade-", dir=isolation.scratch()) as tmp:
+    tmp = tempfile.mkdtemp(prefix="grade-", dir=isolation.scratch())
+    try:
         requests = Path(tmp) / "request.json"
         requests.write_bytes(orjson.dumps({**request, "limits": limits.model_dump()}))
         pending = list(GROUPS)
         while pending:
             work = Path(tmp) / pending[0]  # a fresh copy for each child
-            problem = _private_copy(folder, work)
+            left_out, problem = _private_copy(folder, work)
             if problem:
                 failures |= dict.fromkeys(GROUPS[pending.pop(0)], problem)
                 continue
+            for group in list(pending):  # a module the copy left out (a link...) is not run
+                unused = _not_used(request.get(group), left_out)
+                if unused:
+                    failures |= dict.fromkeys(GROUPS[group], unused)
+                    pending.remove(group)
+            if not pending:
+                break
             answers, ending = _run_group(
                 work, requests, pending, limits, output, len(request["calls"])
             )
@@ -134,46 +144,52 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
                     else:
                         failures[name] = f"{ending} before {STAGES[name]}"
             del pending[:ended]
+    finally:  # whatever the student's code made of its copies, however deep
+        files.remove_tree(Path(tmp))
     seconds = time.monotonic() - start
-    return Outcome(stages=stages, failures=failures, output=output.text(), seconds=seconds)
+    return Outcome(
+        stages=stages, failures=failures, output=output.text(), seconds=seconds, left_out=left_out
+    )
 
 
 def _too_big(folder: Path, limits: Limits) -> str | None:
-    """Why the folder is too big to grade, or None; symbolic links are not followed or counted."""
-    size, files, limit = 0, 0, limits.submission_mib * 2**20
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                size, files = size + os.path.getsize(path), files + 1
-        if size > limit:
-            return f"the submission folder holds more than {limits.submission_mib} MiB"
-        if files > MAX_FILES:
-            return f"the submission folder holds more than {MAX_FILES:,} files"
-    return None
-
-
-def _private_copy(folder: Path, work: Path) -> str | None:
-    """Copy the submission, leaving out links and caches; a problem in words if it cannot."""
+    """Why the folder cannot be graded (too big, too deep, unreadable), or None; only regular
+    files count (see grader.files)."""
+    size, count, limit = 0, 0, limits.submission_mib * 2**20
     try:
-        shutil.copytree(folder, work, symlinks=True, ignore=_skip)
-    except (OSError, shutil.Error) as error:
-        return f"the submission folder could not be copied: {error}"
+        for entry in files.walk(folder):
+            if entry.kind == "file":
+                size, count = size + entry.stat.st_size, count + 1
+            if size > limit:
+                return f"the submission folder holds more than {limits.submission_mib} MiB"
+            if count > MAX_FILES:
+                return f"the submission folder holds more than {MAX_FILES:,} files"
+    except files.SubmissionError as error:
+        return str(error)
     return None
 
 
-def submission_files(folder: Path) -> Iterator[Path]:
-    """The files the private copy holds, in a stable order (what a content hash must cover)."""
-    for root, folders, names in os.walk(folder):
-        folders[:] = sorted(set(folders) - _skip(root, folders))
-        for name in sorted(set(names) - _skip(root, names)):
-            yield Path(root) / name
+def _private_copy(folder: Path, work: Path) -> tuple[dict[str, str], str | None]:
+    """Copy the submission's folders and regular files, leaving out caches, links, FIFOs and
+    devices; what was left out (path → kind), and a problem in words if it cannot be copied."""
+    try:
+        return files.copy_tree(folder, work), None
+    except files.SubmissionError as error:
+        return {}, str(error)
+    except OSError as error:
+        return {}, f"the submission folder could not be copied ({error.strerror})"
 
 
-def _skip(folder: str, names: list[str]) -> set[str]:
-    """copytree's ignore: caches, .git, and every symbolic link (no path out of the copy)."""
-    links = {n for n in names if os.path.islink(os.path.join(folder, n))}
-    return links | {n for n in names if n in {"__pycache__", ".git"} or n.endswith(".pyc")}
+def _not_used(stage: Any, left_out: dict[str, str]) -> str | None:
+    """Why the module a group of stages imports was not in the private copy, if it was left
+    out (a link, a FIFO...) or sits under a link that was."""
+    if not isinstance(stage, dict) or not isinstance(stage.get("module"), str):
+        return None
+    module = stage["module"].replace(".", "/") + ".py"
+    for path, kind in left_out.items():
+        if module == path or module.startswith(path + "/"):
+            return str(files.NotAFile.of(path, kind, done="used"))
+    return None
 
 
 def _run_group(

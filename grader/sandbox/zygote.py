@@ -129,11 +129,32 @@ def build_root(spec: dict[str, Any]) -> None:
 
 
 def _drop_privileges(uid: int, folder: str) -> None:
-    """Become `uid`, owner of `folder` (the submission), with no capabilities left."""
-    for path, folders, files in os.walk(folder):
-        for name in [path, *(os.path.join(path, n) for n in folders + files)]:
+    """Become `uid`, owner of `folder` (the submission), with no capabilities left. The walk
+    keeps a stack of open folders, one per level, each name relative to its folder: no
+    recursion, no long paths, no link followed (the copy holds none anyway)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    with contextlib.suppress(OSError):
+        os.lchown(folder, uid, uid)
+    todo: list[tuple[int, list[str]]] = []  # open folders, and their folders not yet visited
+    at = os.open(folder, flags)
+    while at >= 0:
+        folders = []
+        with os.scandir(at) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    os.chown(entry.name, uid, uid, dir_fd=at, follow_symlinks=False)
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.name)
+        todo.append((at, folders))
+        at = -1
+        while todo and at < 0:  # the next folder to visit, closing those done
+            parent, names = todo[-1]
+            if not names:
+                os.close(parent)
+                todo.pop()
+                continue
             with contextlib.suppress(OSError):
-                os.lchown(name, uid, uid)
+                at = os.open(names.pop(), flags, dir_fd=parent)
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
