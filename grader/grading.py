@@ -121,7 +121,7 @@ def failed(folder: Path, assignment: Assignment, error: Exception, doing: str) -
         for check_id in ids
     ]
     return GradeResult(
-        student=folder.name,
+        student=student_name(folder),
         assignment=assignment.name,
         assignment_title=assignment.title,
         score=0.0,

@@ -288,6 +288,18 @@ def test_a_student_whose_report_cannot_be_written_does_not_stop_the_class(
     assert "bob" in (reports / "index.html").read_text()
 
 
+def test_a_result_of_a_failure_names_the_student_as_shown(tmp_path: Path) -> None:
+    """A student whose folder name is not UTF-8 (Latin-1 `b\\xe9b`) and whose report cannot be
+    written is named as everywhere else, `b\\xe9b`, in the result that says so."""
+    students = make_class(tmp_path / "class", {os.fsdecode(b"b\xe9b"): "correct"})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "b\\xe9b").write_text("not a folder")
+    [result] = api.grade_class(sorted(students.iterdir()), ASSIGNMENT, reports)
+    assert result.student == "b\\xe9b"
+    assert result.checks[0].message.startswith("grade could not write this student's report")
+
+
 def test_a_submission_too_deep_to_walk_does_not_stop_the_class(tmp_path: Path) -> None:
     """A submission 1,200 folders deep: whatever grading it does, the class run finishes and
     the student has a result, beside a classmate graded as usual."""
