@@ -314,7 +314,8 @@ def _grade_github(args: argparse.Namespace) -> int:
             say(f"grade: error: {error}", file=sys.stderr)
             classroom = github.Classroom.failed(f"grade: {error}", max_score)
         except Exception as error:  # a bug in grade: the student is told, the trace is logged
-            traceback.print_exc()
+            for line in traceback.format_exc().splitlines():
+                say(line, file=sys.stderr)  # it may quote the student's strings
             code = EXIT_NOT_ALL_PASSED  # as Python exits on an uncaught exception
             classroom = github.Classroom.failed(
                 f"grade crashed ({type(error).__name__}: {error}); show this run to your TA",

@@ -177,6 +177,17 @@ def test_run_autograder_names_the_mistake_in_a_zipped_folder(
     assert results["extra_data"]["student"] == "gradescope-1234"
 
 
+def test_run_autograder_grades_an_upload_holding_a_fifo(
+    autograder_zip: Path, tmp_path: Path
+) -> None:
+    """A FIFO in the upload (Gradescope's unzip cannot make one, a student's tar can) is left
+    out, named, and the rest graded: the upload is read as any submission, never copied."""
+    root = autograder_root(autograder_zip, tmp_path / "autograder", EXAMPLES / "correct")
+    os.mkfifo(root / "submission" / "notes.fifo")
+    results = run_autograder(root)
+    assert results["score"] == 10, results
+
+
 def test_run_autograder_explains_a_submission_it_cannot_grade(
     autograder_zip: Path, tmp_path: Path
 ) -> None:

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -158,15 +157,17 @@ def student_name(metadata_path: Path) -> str:
     return "gradescope-" + "-".join(i for i in safe if i) if any(safe) else "submission"
 
 
-def _copy(found: list[Path], into: Path, name: str) -> Path:
-    """A copy named `name` of what find_submissions found in the upload: the upload itself,
-    or the one folder in it that holds the files (students often zip a folder)."""
+def _named(found: list[Path], into: Path, name: str) -> Path:
+    """What find_submissions found in the upload (the upload itself, or the one folder in it
+    that holds the files: students often zip a folder) under the name `name`: a link to it,
+    which grading reads as the folder it names (nothing of the upload is copied, so what is in
+    it, links and all, is read as `grade` reads any submission)."""
     if len(found) != 1:
         raise GradeError(
             f"your upload holds {len(found)} folders ({', '.join(p.name for p in found)}); "
             "upload your files, or one folder holding them"
         )
-    shutil.copytree(found[0], into / name, symlinks=True)
+    (into / name).symlink_to(found[0].resolve(), target_is_directory=True)
     return into / name
 
 
@@ -181,7 +182,7 @@ def run(root: Path, assignment: str, visibility: str = "visible") -> dict[str, A
         with tempfile.TemporaryDirectory(prefix="grade-") as temp:
             found = api.find_submissions([uploaded], spec)
             name = student_name(root / "submission_metadata.json")
-            folder = _copy(found, Path(temp), name)
+            folder = _named(found, Path(temp), name)
             result = api.grade_submission(folder, spec, Path(temp) / "reports")
         print(f"{result.student}: {result.score:g} / {result.max_score:g}")
         results = results_json(result, time.monotonic() - started, visibility)
