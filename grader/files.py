@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from grader.console import printable
+
 MAX_DEPTH = 64  # folders within folders; a Python package needs a handful
 MAX_ENTRIES = 20_000  # files and folders in all
 MAX_TEXT = 16 * 2**20  # bytes of a text file the grader reads (the rest is not read)
@@ -40,8 +42,9 @@ def student_name(folder: Path) -> str:
 
 def shown(path: str) -> str:
     """A name or path as UTF-8, each byte that is not UTF-8 written `\\xNN` (a Latin-1
-    `stud\\xe9nt`): the bytes on disk, never a lone surrogate."""
-    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    `stud\\xe9nt`) and each control character as its escape (`\\x1b`, `\\n`): the bytes on
+    disk, never a lone surrogate, nothing that drives a terminal or forges a line of a file."""
+    return printable(os.fsencode(path).decode("utf-8", errors="backslashreplace"))
 
 
 def kind(mode: int) -> str:
@@ -83,7 +86,7 @@ class NotAFile(OSError):
             return cls(path, what, _LINK.format(done=done))
         if what == "folder":
             return cls(path, what, "is a folder, not a file")
-        return cls(path, what, f"is {what}, not a file; it was not {done}")
+        return cls(path, what, f"is {what}, not a file; it was not {done} (hand in a file)")
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def walk(folder: Path) -> Iterator[Entry]:
                 start = "/".join(shown(entry.path).split("/")[:3])
                 raise SubmissionError(
                     f"the submission folder is nested more than {MAX_DEPTH} folders deep "
-                    f"({start}/...); grade reads at most {MAX_DEPTH} levels"
+                    f"({start}/...); grade reads at most {MAX_DEPTH} levels: hand in your files "
+                    "without that folder"
                 )
             try:
                 inner = os.open(name, _DIR, dir_fd=at)

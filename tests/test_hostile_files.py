@@ -106,6 +106,22 @@ def test_a_class_with_names_that_are_not_utf8_is_graded(tmp_path: Path) -> None:
     assert SHOWN in done.stdout
 
 
+def test_a_folder_name_that_holds_escapes_and_a_newline_is_shown_escaped(tmp_path: Path) -> None:
+    """A folder named to retitle and clear the terminal and forge a line (`esc\\x1b]0;pwned\\x07`,
+    a newline, `[2:9] fake`) is graded under its name with every control character escaped,
+    and no output file holds one: `cat grades.csv` drives nothing."""
+    students = tmp_path / "class"
+    correct(students, "esc\x1b]0;pwned\x07\n[2:9] fake")
+    reports = tmp_path / "reports"
+    done = grade_cli(str(students), "--assignment", "bs6207-a1", "--reports", str(reports))
+    assert done.returncode == 0, done.stderr
+    [(name, result)] = results(reports).items()
+    assert name == result.student == "esc\\x1b]0;pwned\\x07\\n[2:9] fake"
+    for output in ("grades.csv", "summary.csv", "index.html", "junit.xml", f"{name}/report.html"):
+        text = (reports / output).read_text(encoding="utf-8")
+        assert result.student in text and not {"\x1b", "\x07"} & set(text), output
+
+
 def test_the_hidden_seeds_follow_the_folder_name_as_shown(tmp_path: Path) -> None:
     """The student's name is one rule everywhere: the folder's bytes as UTF-8, each byte that
     is not shown as \\xNN."""
@@ -255,7 +271,7 @@ def test_a_character_device_in_a_submission_is_not_read(tmp_path: Path) -> None:
         [sys.executable, "-c", KEY_AND_DAT, str(folder)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout == "is a device, not a file; it was not read\n"
+    assert done.stdout == "is a device, not a file; it was not read (hand in a file)\n"
     result = api.grade_submission(folder, ASSIGNMENT, tmp_path / "out")
     status, message = check(result, "dat-files")
     assert status == "fail"

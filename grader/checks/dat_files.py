@@ -67,7 +67,8 @@ def check(context: Context) -> CheckResult:
             text = describe_disagreement(verdict.comparison, a.blocks, b.blocks)
             problems.append(f"{second.name} against {first.name}: {text}")
     if problems:
-        more = f" (and {len(problems) - 1} more problems below)" if len(problems) > 1 else ""
+        extra = len(problems) - 1
+        more = f" (and {extra} more problem{'s' * (extra > 1)} below)" if extra else ""
         return result(context, CHECK, "fail", problems[0] + more, details + problems, tables)
     return result(
         context,
