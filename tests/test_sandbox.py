@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grader.assignment import Limits
-from grader.sandbox import child, seccomp
+from grader.sandbox import child, run, seccomp
 from grader.sandbox.answers import validated
 from grader.sandbox.run import STAGES, Output, _Dropped, _Lines, _record, packed, run_student
 
@@ -149,3 +151,16 @@ def test_a_line_over_the_limit_is_dropped_without_being_held() -> None:
     assert answers["graph"] == {"malformed": "a line over 1,000 bytes, dropped unread"}
     assert _record(got[1], answers) == "graph"
     assert answers["graph"]["doing"] == "walking"
+
+
+def test_private_copies_a_killed_grader_left_are_removed(tmp_path: Path) -> None:
+    """A private copy untouched for longer than any run (its grader was killed with -9) is
+    removed, however deep; a recent one, in use by another grader, and other names are kept."""
+    stale, recent, other = tmp_path / "grade-stale", tmp_path / "grade-recent", tmp_path / "mine"
+    for folder in (stale, recent, other):
+        (folder / "work" / "d").mkdir(parents=True)
+    old = time.time() - run.STALE_SECONDS - 60
+    for folder in (stale, other):
+        os.utime(folder, (old, old))
+    run._remove_stale_copies.__wrapped__(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grade-recent", "mine"]

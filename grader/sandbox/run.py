@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import math
 import os
@@ -106,6 +107,7 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     problem = _too_big(folder, limits)
     if problem:
         return Outcome(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
+    _remove_stale_copies(isolation.scratch())
     tmp = tempfile.mkdtemp(prefix="grade-", dir=isolation.scratch())
     try:
         requests = Path(tmp) / "request.json"
@@ -150,6 +152,24 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     return Outcome(
         stages=stages, failures=failures, output=output.text(), seconds=seconds, left_out=left_out
     )
+
+
+STALE_SECONDS = 86_400  # a day: far longer than any student's run; such a copy's grader was killed
+
+
+@functools.cache
+def _remove_stale_copies(scratch: str | None) -> None:
+    """Remove private copies left by graders killed (-9) mid-run; once per process. A copy in
+    use is written to at least once per stage, so one untouched for a day is no one's."""
+    now = time.time()
+    for path in Path(scratch or tempfile.gettempdir()).glob("grade-*"):
+        with contextlib.suppress(OSError):  # removed by another grader meanwhile, or not ours
+            if (
+                path.is_dir()
+                and not path.is_symlink()
+                and now - path.stat().st_mtime > STALE_SECONDS
+            ):
+                files.remove_tree(path)
 
 
 def _too_big(folder: Path, limits: Limits) -> str | None:
