@@ -49,12 +49,10 @@ STARTING = {
 MAX_ANSWER = 4 * 2**20  # bytes in a line, beyond twice the request's: run.py's MAX_ANSWER
 MAX_DOINGS = 10  # progress lines passed on per stage, beyond two per call: honest code sends fewer
 FOLDER = ""  # the private copy of the submission, the child's working directory (set by main)
-
-
 AUTOGRAD_MODULES = frozenset({"torch", "functorch"})  # where a route to autograd is named
-PROGRAM_STARTERS = ("execv", "execve", "posix_spawn", "posix_spawnp", "system")  # os's; the
-# other os.exec* call execv or execve, os.popen subprocess
-ANOTHER = "autograd in another interpreter is autograd all the same"
+# os's functions that start a program (its other exec* call execv or execve; popen, subprocess)
+PROGRAM_STARTERS = ("execv", "execve", "posix_spawn", "posix_spawnp", "system")
+WHY_NO_PROGRAMS = "autograd in another interpreter is autograd all the same"
 
 
 class AutogradForbidden(RuntimeError):
@@ -596,8 +594,9 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
             except Exception:  # frames the student's code made to confuse the naming
                 reached = default
             if program:
-                attempts.append(f"started a program through {reached} ({ANOTHER})")
-                off = f"starting a program is switched off inside backprop: {reached} ({ANOTHER})"
+                why = f"{reached} ({WHY_NO_PROGRAMS})"
+                attempts.append(f"started a program through {why}")
+                off = f"starting a program is switched off inside backprop: {why}"
             else:
                 attempts.append(reached)
                 off = f"autograd is switched off inside backprop: {reached}"

@@ -138,7 +138,7 @@ def _run(channel: int, read_end: int, write_end: int, work: Callable[[], None]) 
         os.close(null)
         _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(1), 0, 0, 0)  # its own /proc as before
         _libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), 0, 0, 0)  # set already when walled
-        seccomp.install(seccomp.no_programs)  # OSError: no student code runs
+        seccomp.install(seccomp.no_programs)  # OSError: exit 70, no student code run
         work()
     except BaseException:  # the work reports the student's errors itself: this one is ours
         code = 70
