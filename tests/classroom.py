@@ -26,7 +26,7 @@ NEEDS_SANDBOX = {
     "probes_its_walls",
     "runs_classmates_backprop",
 }
-NEEDS_PROCESS_CAP = {"fork_bomb"}
+NEEDS_PROCESS_CAP = {"fork_bomb", "starts_200_threads_at_import"}
 
 
 def make_submission(behaviour: str, into: Path) -> Path:

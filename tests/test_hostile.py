@@ -92,7 +92,21 @@ EXPECTED = {
         "backprop-gradients",
         "error",
         "backprop failed on the published inputs: backprop.py, line 9, in backprop: "
-        "BlockingIOError: [Errno 11] Resource temporarily unavailable",
+        "BlockingIOError: [Errno 11] Resource temporarily unavailable (the sandbox allows 64 "
+        "processes and threads: limits.processes)",
+    ),
+    "starts_200_threads_at_import": (
+        "network-architecture",
+        "error",
+        "could not build and run the network: network.py, line 7, in <module>: RuntimeError: "
+        "can't start new thread (the sandbox allows 64 processes and threads: limits.processes)",
+    ),
+    "autograd_in_a_subprocess": (
+        "no-autograd",
+        "fail",
+        "at run time, backprop reached for autograd: started a program through subprocess.run, "
+        "called in backprop.py, line 28, in backprop (autograd in another interpreter is "
+        "autograd all the same). ",
     ),
     "runs_classmates_backprop": (
         "backprop-gradients",

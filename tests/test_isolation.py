@@ -143,6 +143,7 @@ REFUSED = dict.fromkeys(
         *("ptrace_attach", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open"),
         *("add_key", "keyctl", "userfaultfd", "io_uring_setup", "kexec_load", "init_module"),
         *("settimeofday", "personality_change", "x32_getpid", "i386_unshare_user"),
+        *("execve", "execveat"),
     ),
     "EPERM",
 ) | {"clone3": "ENOSYS"}
@@ -153,8 +154,9 @@ ONLY_X86_64 = {"x32_getpid", "i386_unshare_user"}  # other ABIs of the same mach
 @pytest.mark.parametrize("call", REFUSED)
 def test_kernel_calls_no_student_needs_are_refused(kernel: dict[str, str], call: str) -> None:
     """A nested user namespace, tracing or reading another process, bpf, perf, keys,
-    userfaultfd, io_uring, kexec, modules, the clock, personality flags, the x32 and i386 ABIs:
-    refused by the seccomp filter, made straight through syscall() from the student's code."""
+    userfaultfd, io_uring, kexec, modules, the clock, personality flags, the x32 and i386 ABIs,
+    and in the worker a program started (execve, execveat: autograd in a fresh interpreter):
+    refused by the seccomp filters, made straight through syscall() from the student's code."""
     if call in ONLY_X86_64 and os.uname().machine != "x86_64":
         pytest.skip("an ABI of x86_64 only")
     assert kernel[call] == REFUSED[call]

@@ -147,6 +147,22 @@ ROUTES = {
 }
 
 # honest code that brushes against autograd's names: full marks
+# backprop's body (after LOSS) starting a program by another route than the
+# autograd_in_a_subprocess fixture's subprocess.run; the function named
+PYTHON = "[sys.executable, sys.executable, '-c', 'pass']"
+PROGRAMS = {
+    "os_execv": ("    os.execv(*" + PYTHON + ")\n", "os.execv"),
+    "os_execl": ("    os.execl(*" + PYTHON + ")\n", "os.execl"),
+    "os_posix_spawn": ("    os.posix_spawn(*" + PYTHON + ", os.environ)\n", "os.posix_spawn"),
+    "os_system": ("    os.system('python3 -c pass')\n", "os.system"),
+    "os_popen": ("    os.popen('python3 -c pass').read()\n", "os.popen"),
+    "multiprocessing_spawn": (
+        "    import multiprocessing\n"
+        "    multiprocessing.get_context('spawn').Process(target=print).start()\n",
+        "multiprocessing.process.BaseProcess.start",
+    ),
+}
+
 HONEST = {
     "vmap_outer_products": (
         "def backprop(weights, biases, x, y):\n"
@@ -178,7 +194,11 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeResult]:
     root = tmp_path_factory.mktemp("routes")
     students = root / "students"
     students.mkdir()
-    for name, body in {**{n: b for n, (b, _) in ROUTES.items()}, **HONEST}.items():
+    programs = {
+        name: "import os, sys\n\n\ndef backprop(weights, biases, x, y):\n" + body
+        for name, (body, _) in PROGRAMS.items()
+    }
+    for name, body in {**{n: b for n, (b, _) in ROUTES.items()}, **HONEST, **programs}.items():
         shutil.copytree(EXAMPLES / "correct", students / name)
         (students / name / "backprop.py").write_text(LOSS + body)
     results = api.grade_paths([students], load_assignment("bs6207-a1"), root / "reports")
@@ -200,6 +220,23 @@ def test_every_route_to_autograd_fails_naming_it(
     assert any(d.startswith(called) and d.endswith(f", in {function}") for d in check.details), (
         check.details
     )
+
+
+@pytest.mark.parametrize("student", PROGRAMS)
+def test_every_route_to_a_program_fails_naming_it(
+    student: str, graded: dict[str, GradeResult]
+) -> None:
+    """A backprop that starts a program (where autograd would run unswitched) by os.exec*,
+    posix_spawn, os.system, os.popen or multiprocessing's spawn fails no-autograd, naming the
+    function it called and where."""
+    result = graded[student]
+    assert statuses(result)["no-autograd"] == "fail", message(result, "no-autograd")
+    check = next(c for c in result.checks if c.id == "no-autograd")
+    called = f"at run time: started a program through {PROGRAMS[student][1]}, called in "
+    assert any(
+        d.startswith(called + "backprop.py, line ") and d.endswith("all the same)")
+        for d in check.details
+    ), check.details
 
 
 @pytest.mark.parametrize("honest", HONEST)

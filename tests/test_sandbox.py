@@ -131,9 +131,28 @@ def test_each_machines_filter_refuses_what_it_should(machine: str) -> None:
         assert filtered(program, arch, 0x40000000 | 39) == REFUSED  # x32's getpid
 
 
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_each_machines_worker_filter_refuses_starting_a_program(machine: str) -> None:
+    """The worker's filter refuses execve and execveat, and every call through another ABI;
+    read, write, mmap, futex, getpid, clone and clone3 are left to the first filter."""
+    program = seccomp.no_programs(machine)
+    assert program is not None
+    column = seccomp.MACHINES[machine]
+    arch = seccomp.AUDIT_ARCH[column]
+    for name, numbers in seccomp.NO_PROGRAMS.items():
+        assert filtered(program, arch, numbers[column]) == REFUSED, name
+    ordinary = {"x86_64": (0, 1, 9, 202, 39, 56, 435), "aarch64": (63, 64, 222, 98, 172, 220, 435)}
+    for number in ordinary[machine]:
+        assert filtered(program, arch, number) == ALLOWED, number
+    assert filtered(program, 0x40000003, 11) == REFUSED  # i386's execve
+    if machine == "x86_64":
+        assert filtered(program, arch, 0x40000000 | 520) == REFUSED  # x32's execve
+
+
 def test_no_filter_where_the_numbers_are_unknown() -> None:
     """On a machine that is neither x86_64 nor aarch64 there is no filter to install."""
     assert seccomp.program("riscv64") is None
+    assert seccomp.no_programs("riscv64") is None
 
 
 def test_a_line_over_the_limit_is_dropped_without_being_held() -> None:

@@ -3,11 +3,14 @@ sends is bounded data, and its death is its keeper's."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import faulthandler
 import importlib.util
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,3 +104,20 @@ def test_the_keeper_ends_as_its_worker_did(how: str, code: int) -> None:
         started.end_like_it()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == code
+
+
+def test_the_worker_starts_no_program_and_its_keeper_still_can() -> None:
+    """execve straight through libc in the worker: EPERM (its seccomp filter), the worker goes
+    on; the keeper (this process) still starts programs."""
+
+    def work(channel: int) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        argv = (ctypes.c_char_p * 2)(b"true", None)
+        result = libc.execve(b"/bin/true", argv, None)
+        line = {"stage": "s", "result": result, "errno": ctypes.get_errno()}
+        os.write(channel, json.dumps(line).encode() + b"\n")
+
+    lines, started = run(work)
+    assert lines == [{"stage": "s", "result": -1, "errno": errno.EPERM}]
+    assert started.ended_well()
+    assert subprocess.run(["true"]).returncode == 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import difflib
+import errno
 import importlib
 import importlib.abc
 import importlib.util
@@ -48,6 +49,10 @@ STARTING = {
 MAX_ANSWER = 4 * 2**20  # bytes in a line, beyond twice the request's: run.py's MAX_ANSWER
 MAX_DOINGS = 10  # progress lines passed on per stage, beyond two per call: honest code sends fewer
 FOLDER = ""  # the private copy of the submission, the child's working directory (set by main)
+AUTOGRAD_MODULES = frozenset({"torch", "functorch"})  # where a route to autograd is named
+# os's functions that start a program (its other exec* call execv or execve; popen, subprocess)
+PROGRAM_STARTERS = ("execv", "execve", "posix_spawn", "posix_spawnp", "system")
+WHY_NO_PROGRAMS = "autograd in another interpreter is autograd all the same"
 
 
 class AutogradForbidden(RuntimeError):
@@ -55,10 +60,12 @@ class AutogradForbidden(RuntimeError):
 
 
 class _Run:
-    """This run's answer pipe to the parent, and its memory limit in words."""
+    """This run's answer pipe to the parent, its memory limit in words and its cap on
+    processes and threads."""
 
     channel: BinaryIO | None = None
     memory_limit = ""
+    processes = 0
 
     def send(self, stage: str, payload: Json) -> None:
         assert self.channel is not None
@@ -195,6 +202,7 @@ def _limit(limits: Json) -> None:
     torch, since an address-space limit set earlier breaks its import."""
     mib = int(limits["memory_mib"])
     RUN.memory_limit = f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
+    RUN.processes = int(limits["processes"])
     with open("/proc/self/status") as status:
         size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
     for limit, value in (
@@ -245,7 +253,23 @@ def _describe(error: BaseException) -> str:
         )
     where = _where(error)
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return (f"{where}: " if where else "") + text[:2000]
+    cap = (
+        f" (the sandbox allows {RUN.processes} processes and threads: limits.processes)"
+        if _out_of_processes(error)
+        else ""
+    )
+    return (f"{where}: " if where else "") + text[:2000] + cap
+
+
+def _out_of_processes(error: BaseException) -> bool:
+    """Whether the error is a thread or process refused by the cap on them: a thread that could
+    not start, or a fork (the line that raised calls one) that found no room."""
+    if isinstance(error, RuntimeError):
+        return str(error) == "can't start new thread"
+    if not isinstance(error, BlockingIOError) or error.errno != errno.EAGAIN:
+        return False
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and "fork" in (frames[-1].line or "")
 
 
 def _where(error: BaseException) -> str:
@@ -551,19 +575,32 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
     first; entering a forward-mode level (torch.func's jvp, jacfwd, linearize, forward_ad); a new
     engine. And any backward pass through a graph recorded here must unpack the tensors it
     saved, through hooks that refuse. vmap and torch's operations stay free.
+
+    Starting a program (subprocess, os.exec*, os.posix_spawn, os.system) is refused and noted
+    too: autograd in a fresh interpreter is out of reach of every switch here. The worker's
+    seccomp filter refuses execve below these, whatever the route (ctypes), but says nothing.
     """
+    import _posixsubprocess
+    import subprocess
+
     import torch
     import torch._functorch.predispatch as predispatch
     from torch.autograd.variable import Variable
 
-    def refuse(default: str) -> Callable[..., Any]:
+    def refuse(default: str, program: bool = False) -> Callable[..., Any]:
         def refused(*args: Any, **kwargs: Any) -> Any:
             try:
-                attempt = _reached(default)
+                reached = _reached(default, None if program else AUTOGRAD_MODULES)
             except Exception:  # frames the student's code made to confuse the naming
-                attempt = default
-            attempts.append(attempt)
-            raise AutogradForbidden(f"autograd is switched off inside backprop: {attempt}")
+                reached = default
+            if program:
+                why = f"{reached} ({WHY_NO_PROGRAMS})"
+                attempts.append(f"started a program through {why}")
+                off = f"starting a program is switched off inside backprop: {why}"
+            else:
+                attempts.append(reached)
+                off = f"autograd is switched off inside backprop: {reached}"
+            raise AutogradForbidden(off)
 
         return refused
 
@@ -577,6 +614,9 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
         (torch.autograd.graph, "disable_saved_tensors_hooks", refuse("torch.func")),
         (predispatch, "_enter_dual_level_impl", refuse("forward-mode autograd")),
         (torch._C, "_enter_dual_level", refuse("torch._C._enter_dual_level")),
+        (subprocess.Popen, "_execute_child", refuse("subprocess.Popen", program=True)),
+        (_posixsubprocess, "fork_exec", refuse("_posixsubprocess.fork_exec", program=True)),
+        *((os, name, refuse(f"os.{name}", program=True)) for name in PROGRAM_STARTERS),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, refusal in patches:
@@ -590,14 +630,15 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
             setattr(owner, name, original)
 
 
-def _reached(default: str) -> str:
+def _reached(default: str, modules: frozenset[str] | None) -> str:
     """What the student's code called to reach autograd, and where: `torch.func.jacfwd, called in
-    helpers.py, line 18, in gradients`. The function is torch's outermost frame below the
-    student's code (an exec'd string counts as theirs); `default` when their code called none."""
+    helpers.py, line 18, in gradients`. The function is the outermost frame below the student's
+    code (an exec'd string counts as theirs) of one of `modules` (any, for None); `default` when
+    their code called none."""
     frame: FrameType | None = sys._getframe(2)  # whoever called the refusal
     entry = None
     while frame is not None and not _theirs(frame, exec_too=True):
-        if str(frame.f_globals.get("__name__")).split(".")[0] in {"torch", "functorch"}:
+        if modules is None or str(frame.f_globals.get("__name__")).split(".")[0] in modules:
             entry = frame
         frame = frame.f_back
     while frame is not None and not _theirs(frame):

@@ -40,7 +40,7 @@ from grader.sandbox.forkserver import ZYGOTE, Forked, ForkServer
 
 Mode = Literal["namespaces", "bubblewrap", "none"]
 CHILD = Path(__file__).with_name("child.py")
-BESIDE_CHILD = ("replay.py", "worker.py")  # what child.py loads from beside itself
+BESIDE_CHILD = ("replay.py", "worker.py", "seccomp.py")  # what child.py loads beside itself
 CGROUPS = Path("/sys/fs/cgroup")
 INSIDE = {"submission": "/submission", "child": "/grade/child.py"}
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")

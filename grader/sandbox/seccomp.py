@@ -18,6 +18,11 @@ nothing can remove it. Refused, with EPERM:
 back to `clone`, whose flags it can read. Only x86_64 and aarch64 have a filter (their numbers
 are below); elsewhere `program()` is None and children run without one.
 
+A second, smaller filter (`no_programs()`), stacked on the first in the worker only (worker.py),
+refuses `execve` and `execveat` with EPERM: the student's code starts no program, so autograd
+in a fresh interpreter is out of its reach, by whatever route (subprocess, os.exec*, ctypes).
+The keeper, and bubblewrap's launch of Python, still exec.
+
 Like child.py and zygote.py, this file imports nothing of the grader: the zygote loads it by path.
 """
 
@@ -28,6 +33,7 @@ import errno
 import functools
 import os
 import struct
+from collections.abc import Callable
 
 MACHINES = {"x86_64": 0, "aarch64": 1}  # the column of each in the tables below
 AUDIT_ARCH = (0xC000003E, 0xC00000B7)  # what the kernel says a call came through
@@ -90,6 +96,8 @@ REFUSED = {  # name: (x86_64, aarch64), None where the machine has no such call
     "uselib": (134, None),
 }
 
+NO_PROGRAMS = {"execve": (59, 221), "execveat": (322, 281)}  # refused in the worker
+
 # Classic BPF over struct seccomp_data: nr at 0, arch at 4, args from 16 (low half first).
 NR, ARCH, ARG0 = 0, 4, 16
 LOAD, RETURN = 0x20, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_RET|BPF_K
@@ -108,13 +116,7 @@ def program(machine: str = os.uname().machine) -> bytes | None:
     column = MACHINES.get(machine)
     if column is None:
         return None
-    lines: list[Line] = [
-        (LOAD, ARCH, 0, 0),
-        (JEQ, AUDIT_ARCH[column], 0, "refuse"),
-        (LOAD, NR, 0, 0),
-    ]
-    if machine == "x86_64":
-        lines.append((JGE, X32_BIT, "refuse", 0))
+    lines = _native_only(machine, column)
     lines += [
         (JEQ, CLONE3[column], "no such call", 0),
         (JEQ, CLONE[column], "clone", 0),
@@ -141,6 +143,32 @@ def program(machine: str = os.uname().machine) -> bytes | None:
     return _assembled(lines)
 
 
+@functools.cache
+def no_programs(machine: str = os.uname().machine) -> bytes | None:
+    """The worker's filter for `machine`, stacked on `program()`'s: no `execve`, no
+    `execveat`; or None (no filter)."""
+    column = MACHINES.get(machine)
+    if column is None:
+        return None
+    lines = _native_only(machine, column)
+    lines += [(JEQ, pair[column], "refuse", 0) for pair in NO_PROGRAMS.values()]
+    lines += [(RETURN, ALLOW, 0, 0), "refuse", (RETURN, ERRNO | errno.EPERM, 0, 0)]
+    return _assembled(lines)
+
+
+def _native_only(machine: str, column: int) -> list[Line]:
+    """A filter's first lines: a call through another ABI (or x32) jumps to "refuse"; then
+    the call's number is loaded."""
+    lines: list[Line] = [
+        (LOAD, ARCH, 0, 0),
+        (JEQ, AUDIT_ARCH[column], 0, "refuse"),
+        (LOAD, NR, 0, 0),
+    ]
+    if machine == "x86_64":
+        lines.append((JGE, X32_BIT, "refuse", 0))
+    return lines
+
+
 def _assembled(lines: list[Line]) -> bytes:
     """struct sock_filter[]: each jump to a label turned into how many lines it skips."""
     where: dict[str, int] = {}
@@ -161,21 +189,31 @@ class _Program(ctypes.Structure):  # struct sock_fprog
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+def prepared(
+    made: Callable[[], bytes | None] = program,
+) -> tuple[_Program, ctypes.Array[ctypes.c_char]] | None:
+    """This machine's filter that `made` makes (`program`, `no_programs`) as the kernel takes
+    it, with the memory it points to: made once, in the zygote before it forks, so that a
+    child then installs the first in about 0.14 ms, not 0.27."""
+    return _prepared(made)
+
+
 @functools.cache
-def prepared() -> tuple[_Program, ctypes.Array[ctypes.c_char]] | None:
-    """This machine's filter as the kernel takes it, with the memory it points to (made once,
-    in the zygote before it forks: a child then installs it in about 0.14 ms, not 0.27)."""
-    filter_ = program()
+def _prepared(
+    made: Callable[[], bytes | None],
+) -> tuple[_Program, ctypes.Array[ctypes.c_char]] | None:
+    filter_ = made()
     if filter_ is None:
         return None
     instructions = ctypes.create_string_buffer(filter_, len(filter_))
     return _Program(len(filter_) // 8, ctypes.addressof(instructions)), instructions
 
 
-def install() -> None:
-    """Put this machine's filter on the calling thread (a forked child has no other) and all
-    it starts, for good; nothing where there is none. After `no_new_privs`, else OSError."""
-    ready = prepared()
+def install(made: Callable[[], bytes | None] = program) -> None:
+    """Put this machine's filter that `made` makes (`program`, `no_programs`) on the calling
+    thread (a forked child has no other) and all it starts, for good, on top of any it has;
+    nothing where there is none. After `no_new_privs`, else OSError."""
+    ready = prepared(made)
     if ready is None:
         return
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(ready[0]), 0, 0) != 0:

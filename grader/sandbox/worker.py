@@ -12,13 +12,20 @@ When the worker dies, the keeper dies the same way (the same signal, or where it
 pid 1 of its namespace, exit code 128 + the signal; the same exit code otherwise), so that the
 grader reports the death as it would the student's own process's.
 
-Like child.py, this file imports nothing of the grader: it runs inside the sandbox.
+The worker starts no program: before the student's code runs it stacks seccomp.py's
+`no_programs` filter on its own (execve and execveat refused, EPERM), so that autograd in a
+fresh interpreter is out of the student's reach whatever route they take; the keeper, which
+runs none of their code, is left as it was.
+
+Like child.py, this file imports nothing of the grader: it runs inside the sandbox; it loads
+seccomp.py by path from beside itself, once, at import (in the fork server, before any walls).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import select
@@ -29,8 +36,21 @@ from typing import Any, NoReturn
 
 import orjson
 
-PR_SET_DUMPABLE = 4
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _load_seccomp() -> Any:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py")
+    spec = importlib.util.spec_from_file_location("grade_seccomp", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+seccomp = _load_seccomp()
+seccomp.prepared(seccomp.no_programs)  # made here once: each worker only installs it
 
 
 def keep_to_itself() -> None:
@@ -106,7 +126,8 @@ class Worker:
 
 
 def _run(channel: int, read_end: int, write_end: int, work: Callable[[], None]) -> NoReturn:
-    """The worker: the channel replaced by the pipe, stdin by nothing; `work`, then exit."""
+    """The worker: the channel replaced by the pipe, stdin by nothing, no program to be
+    started; `work`, then exit."""
     code = 0
     try:
         os.close(read_end)
@@ -116,6 +137,8 @@ def _run(channel: int, read_end: int, write_end: int, work: Callable[[], None]) 
         os.dup2(null, 0)
         os.close(null)
         _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(1), 0, 0, 0)  # its own /proc as before
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), 0, 0, 0)  # set already when walled
+        seccomp.install(seccomp.no_programs)  # OSError: exit 70, no student code run
         work()
     except BaseException:  # the work reports the student's errors itself: this one is ours
         code = 70
