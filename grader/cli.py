@@ -24,7 +24,7 @@ from grader.console import printable
 from grader.errors import GradeError
 from grader.exports import github, gradescope
 from grader.exports.canvas import grade_column
-from grader.exports.class_outputs import CLASS_OUTPUTS, write_class_outputs
+from grader.exports.class_outputs import CLASS_OUTPUTS, class_results, write_class_outputs
 from grader.exports.roster import load_roster
 from grader.result import GradeResult
 from grader.truth import ground_truth
@@ -243,10 +243,15 @@ def _grade(args: argparse.Namespace, graded: list[GradeResult] | None = None) ->
             return EXIT_INTERRUPTED
     if graded is not None:
         graded += results
-    write_class_outputs(results, assignment, args.reports, roster, args.canvas_assignment_id)
+    everyone = class_results(results, assignment, args.reports)
+    write_class_outputs(
+        everyone.results, assignment, args.reports, roster, args.canvas_assignment_id
+    )
+    for note in everyone.notes(args.reports):
+        say(note)
     say(
-        f"reports: {args.reports}/<student>/report.html and result.json; for the class "
-        f"{', '.join(CLASS_OUTPUTS)}"
+        f"reports: {args.reports}/<student>/report.html and result.json; for the class, "
+        f"{everyone.summary()}: {', '.join(CLASS_OUTPUTS)}"
     )
     if args.strict and not all(result.passed for result in results):
         return EXIT_NOT_ALL_PASSED
