@@ -422,3 +422,12 @@ def test_a_signal_to_grade_alone_leaves_no_worker_and_no_private_copy(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(grade.pid, signal.SIGTERM)
         grade.wait()
+
+
+def test_a_worker_whose_parent_ended_before_it_started_stops() -> None:
+    """The race PR_SET_PDEATHSIG leaves: a worker that finds its parent already gone (it is
+    then another process's child) exits as on SIGTERM instead of grading on, orphaned."""
+    code = "import os; from grader import batch; batch._die_with(os.getppid() + 1)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 143
+    code = "import os; from grader import batch; batch._die_with(os.getppid())"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

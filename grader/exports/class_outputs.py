@@ -58,19 +58,21 @@ class ClassResults:
         )
 
     def notes(self, reports: Path) -> list[str]:
-        """A line for each result left out, saying why."""
+        """A line for each kind of result left out, naming them."""
         lines = []
         for name, folders in sorted(self.other_assignments.items()):
             results = f"{len(folders)} result{'s' if len(folders) != 1 else ''}"
             lines.append(
-                f"{reports}: {results} of another assignment ({name}) left out of the class "
-                f"outputs: {_listed(folders)}"
+                f"{reports}: left out of the class outputs, {results} of another assignment "
+                f"({name}): {_listed(folders)}"
             )
-        lines += [
-            f"{reports / path} cannot be read as a result; left out of the class outputs "
-            "(grade that student again to put them back)"
-            for path in self.unreadable
-        ]
+        if self.unreadable:
+            verb = "is" if len(self.unreadable) == 1 else "are"
+            lines.append(
+                f"{reports}: left out of the class outputs, {len(self.unreadable)} result.json "
+                f"that {verb} not a valid result: {_listed(self.unreadable)}; grade "
+                f"{'that student' if verb == 'is' else 'those students'} again"
+            )
         return lines
 
 
