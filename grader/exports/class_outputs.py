@@ -91,7 +91,7 @@ def class_results(
         try:
             earlier = GradeResult.model_validate_json(files.read(folder, "result.json", MAX_RESULT))
         except files.NotAFile as error:
-            if error.kind != "missing":  # a folder of something else: not a student's
+            if error.kind != "missing":  # missing: a folder that is not a student's
                 unreadable.append(f"{name}/result.json")
             continue
         except (OSError, ValueError, ValidationError):
