@@ -13,6 +13,7 @@ server (sandbox/zygote.py), so torch is imported once per worker, not once per s
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import hashlib
 import multiprocessing
@@ -36,6 +37,7 @@ from grader.result import GradeResult
 from grader.sandbox import isolation
 
 SOURCES = (Path(__file__).parent, Path(__file__).parent.parent / "reference")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def _grade_all(
     isolation.stop_fork_server()  # each worker starts its own; this process needs none
     context = multiprocessing.get_context("fork")  # workers inherit the loaded grader
     tasks = [(folder, keys[folder]) for folder in folders]
-    pool = context.Pool(min(jobs, len(folders)), _worker_start, (assignment, reports))
+    pool = context.Pool(min(jobs, len(folders)), _worker_start, (assignment, reports, os.getpid()))
     try:
         yield from pool.imap_unordered(_worker_grade, tasks, chunksize=1)
         pool.close()
@@ -231,12 +233,27 @@ def _grade_all(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_start(assignment: Assignment, reports: Path) -> None:
-    """In each worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (cleanups run)."""
+def _worker_start(assignment: Assignment, reports: Path, parent: int) -> None:
+    """In each worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (cleanups run), and
+    comes when the parent process ends, however it ends (even SIGKILL)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    _die_with(parent)
     _WORKER.update(assignment=assignment, reports=reports)
     isolation.prestart()
+
+
+def _die_with(parent: int) -> None:
+    """SIGTERM to this process when the thread that forked it ends (Linux), and now if
+    `parent` has already ended. (The pool forks from its main thread, except for a worker
+    replacing one that died, which its handler thread forks: that one is told to stop when the
+    handler thread ends, after the last task.)"""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl PR_SET_PDEATHSIG")
+    if os.getppid() != parent:  # it ended before the prctl: no signal is coming
+        sys.exit(128 + signal.SIGTERM)
 
 
 def _worker_grade(task: tuple[Path, str]) -> GradeResult:

@@ -2,16 +2,19 @@
 
 Exit codes: 0 done (whatever the scores), 1 with --strict when a check did not pass,
 2 bad input (a usage, assignment or path error, with a one-line message), 130 interrupted
-(every student graded so far is kept).
+(Ctrl-C) and 143 terminated (SIGTERM): every student graded so far is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -24,13 +27,13 @@ from grader.console import printable
 from grader.errors import GradeError
 from grader.exports import github, gradescope
 from grader.exports.canvas import grade_column
-from grader.exports.class_outputs import CLASS_OUTPUTS, write_class_outputs
+from grader.exports.class_outputs import CLASS_OUTPUTS, class_results, write_class_outputs
 from grader.exports.roster import load_roster
 from grader.result import GradeResult
 from grader.truth import ground_truth
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_INTERRUPTED = 130  # as a shell reports Ctrl-C
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # as a shell reports Ctrl-C and SIGTERM
 GRADE_USAGE = (
     "grade PATH... --assignment NAME_OR_PATH [--reports DIR] [--strict] [--jobs N] [--force]"
 )
@@ -229,28 +232,55 @@ def _grade(args: argparse.Namespace, graded: list[GradeResult] | None = None) ->
     roster = load_roster(args.roster) if args.roster else None
     grade_column(assignment.title, args.canvas_assignment_id)  # refused now, not after grading
     folders = api.find_submissions(args.paths, assignment)
-    with ProgressDisplay(len(folders)) as display:
+    with ProgressDisplay(len(folders)) as display, _sigterm_as_interrupt():
         try:
             results = api.grade_class(
                 folders, assignment, args.reports, args.jobs, args.force, display.show
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
             say(
-                f"grade: interrupted: {display.done} of {len(folders)} students graded and "
+                f"grade: {how}: {display.done} of {len(folders)} students graded and "
                 "kept; run the same command again to grade the rest",
                 file=sys.stderr,
             )
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     if graded is not None:
         graded += results
-    write_class_outputs(results, assignment, args.reports, roster, args.canvas_assignment_id)
+    everyone = class_results(results, assignment, args.reports)
+    write_class_outputs(
+        everyone.results, assignment, args.reports, roster, args.canvas_assignment_id
+    )
+    for note in everyone.notes(args.reports):
+        say(note)
     say(
-        f"reports: {args.reports}/<student>/report.html and result.json; for the class "
-        f"{', '.join(CLASS_OUTPUTS)}"
+        f"reports: {args.reports}/<student>/report.html and result.json; for the class, "
+        f"{everyone.summary()}: {', '.join(CLASS_OUTPUTS)}"
     )
     if args.strict and not all(result.passed for result in results):
         return EXIT_NOT_ALL_PASSED
     return EXIT_OK
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to grade, stopping it as Ctrl-C does: workers stopped, what finished kept."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While grading, SIGTERM raises Terminated (in the main thread; elsewhere it is left)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(number: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class ProgressDisplay:

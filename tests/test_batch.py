@@ -13,8 +13,11 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import classroom
@@ -315,3 +318,116 @@ def test_a_submission_too_deep_to_walk_does_not_stop_the_class(tmp_path: Path) -
             folder.rmdir()
     assert [r.student for r in results] == ["ann", "deep"]
     assert results[0].score == 10
+
+
+SLEEPS_IN_BACKPROP = """
+import time as _time
+
+_backprop = backprop
+
+
+def backprop(weights, biases, x, y):
+    _time.sleep(25)  # the whole class stays in progress while the test stops grade
+    return _backprop(weights, biases, x, y)
+"""
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every process below `root` or in its session, by pid: its start time (no reused pid)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit():
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+                stats[int(entry.name)] = fields  # state, ppid, pgrp, session, ... starttime
+    found, grew = {root}, True
+    while grew:
+        more = {pid for pid, f in stats.items() if int(f[1]) in found or int(f[3]) == root}
+        grew, found = bool(more - found), found | more
+    return {pid: stats[pid][19] for pid in found if pid in stats and pid != root}
+
+
+def alive(processes: dict[int, str]) -> list[int]:
+    """Those of `processes` still running (a zombie has finished)."""
+    running = []
+    for pid, start in processes.items():
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            if fields[19] == start and fields[0] != "Z":
+                running.append(pid)
+    return running
+
+
+def private_copies(marker: str) -> list[Path]:
+    """The grade-* folders holding a copy of a submission with the file `marker`."""
+    roots = {Path("/dev/shm"), Path(tempfile.gettempdir())}
+    return [
+        copy
+        for root in roots
+        for copy in root.glob("grade-*")
+        if any(copy.glob(f"*/{marker}")) or any(copy.glob(marker))
+    ]
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_signal_to_grade_alone_leaves_no_worker_and_no_private_copy(
+    tmp_path: Path, how: signal.Signals
+) -> None:
+    """SIGTERM or SIGKILL to the grade process alone (not its group), while two workers grade
+    slow students: every worker, fork server and child ends, and no private copy is left.
+    SIGTERM is as Ctrl-C: exit 143 and a line saying what was kept."""
+    marker = f"marker-{uuid.uuid4().hex}.txt"
+    for name in ("a", "b", "c", "d"):
+        folder = tmp_path / "class" / name
+        shutil.copytree(classroom.EXAMPLES / "correct", folder)
+        (folder / "backprop.py").write_text(
+            (folder / "backprop.py").read_text() + SLEEPS_IN_BACKPROP
+        )
+        (folder / marker).write_text("finds this test's private copies\n")
+    command = [str(tmp_path / "class"), "--assignment", "bs6207-a1", "--reports"]
+    command += [str(tmp_path / "r"), "--jobs", "2"]
+    errors = tmp_path / "stderr"  # a file: a pipe stays open as long as any worker lives
+    with errors.open("w") as stderr:
+        grade = subprocess.Popen(
+            [str(Path(sys.executable).with_name("grade")), *command],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while len(private_copies(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # both workers have a student in their sandbox
+        assert len(private_copies(marker)) == 2
+        processes = descendants(grade.pid)
+        grade.send_signal(how)
+        grade.wait(timeout=60)
+        deadline = time.monotonic() + 15  # the students sleep 25 s
+        while (alive(processes) or private_copies(marker)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(processes), [
+            Path(f"/proc/{p}/cmdline").read_bytes() for p in alive(processes)
+        ]
+        assert not private_copies(marker)
+        if how == signal.SIGTERM:
+            assert grade.returncode == 143
+            assert errors.read_text().splitlines() == [
+                "grade: terminated: 0 of 4 students graded and kept; run the same command "
+                "again to grade the rest"
+            ]
+        else:
+            assert grade.returncode == -signal.SIGKILL
+            assert "Traceback" not in errors.read_text()  # the workers end quietly
+    finally:  # if it failed, the workers left behind clean up on SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(grade.pid, signal.SIGTERM)
+        grade.wait()
+
+
+def test_a_worker_whose_parent_ended_before_it_started_stops() -> None:
+    """The race PR_SET_PDEATHSIG leaves: a worker that finds its parent already gone (it is
+    then another process's child) exits as on SIGTERM instead of grading on, orphaned."""
+    code = "import os; from grader import batch; batch._die_with(os.getppid() + 1)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 143
+    code = "import os; from grader import batch; batch._die_with(os.getppid())"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -19,6 +20,7 @@ import pytest
 
 from grader import api
 from grader.assignment import Assignment, load_assignment
+from grader.cli import main
 from grader.errors import GradeError
 from grader.exports.canvas import POINTS_POSSIBLE, canvas_csv, grade_column
 from grader.exports.class_outputs import CLASS_OUTPUTS, write_class_outputs
@@ -525,3 +527,58 @@ def test_index_in_a_real_browser(graded: Graded, browser_page: Page) -> None:
     assert page.url.endswith("/transposed_weight_grads/report.html")
     assert "5 / 10" in page.inner_text("body")
     assert all(url.startswith("file://") for url in requests)
+
+
+def test_grading_one_student_again_keeps_the_class_in_the_class_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A TA grades a class, then one student again into the same reports folder: grades.csv,
+    summary.csv and index.html still hold every student, the regraded one with the new score.
+    A result of another assignment there is left out and a damaged one skipped, both said."""
+    students = tmp_path / "class"
+    for name, example in {"alice": "correct", "bob": "transposed_weight_grads"}.items():
+        shutil.copytree(ROOT / "submissions" / example, students / name)
+    shutil.copytree(ROOT / "submissions" / "missing_first_relu", students / "cy")
+    reports = tmp_path / "reports"
+    argv = ["--assignment", "bs6207-a1", "--reports", str(reports), "--jobs", "1"]
+    assert main([str(students), *argv]) == 0
+    first = {row[0]: row[-1] for row in rows((reports / "grades.csv").read_bytes())[2:]}
+    assert first == {"alice": "10", "bob": "5", "cy": first["cy"]}
+
+    other = json.loads((reports / "bob" / "result.json").read_text())
+    other.update(student="old", assignment="hw02-1")
+    (reports / "old").mkdir()
+    (reports / "old" / "result.json").write_text(json.dumps(other))
+    (reports / "zed").mkdir()
+    (reports / "zed" / "result.json").write_text('{"student": "zed", "assignment": "bs6')
+    shutil.copy(
+        ROOT / "submissions" / "transposed_weight_grads" / "backprop.py", students / "alice"
+    )
+    capsys.readouterr()
+    roster = write_roster(tmp_path, 'folder,Student,ID\nbob,"Builder, Bob",1002\n')
+    assert main([str(students / "alice"), *argv, "--roster", str(roster)]) == 0
+    out = capsys.readouterr().out
+
+    alice = GradeResult.model_validate_json((reports / "alice" / "result.json").read_text())
+    assert alice.score < 10
+    grades = rows((reports / "grades.csv").read_bytes())[2:]
+    assert {row[0]: row[-1] for row in grades} == {
+        "alice": points(alice.score), "Builder, Bob": "5", "cy": first["cy"]
+    }  # fmt: skip
+    summary = rows((reports / "summary.csv").read_bytes())
+    assert [row[0] for row in summary[1:]] == ["alice", "bob", "cy"]
+    suites = ET.parse(reports / "junit.xml").getroot().findall("testsuite")
+    assert [suite.get("name") for suite in suites] == ["alice", "bob", "cy"]
+    index = (reports / "index.html").read_text()
+    for name in ("alice/report.html", "bob/report.html", "cy/report.html"):
+        assert name in index
+    assert "old/report.html" not in index and "zed/report.html" not in index
+    assert "3 students (1 graded now, 2 graded before)" in out
+    assert (
+        f"{reports}: left out of the class outputs, 1 result of another assignment "
+        "(hw02-1): old" in out.splitlines()
+    )
+    assert (
+        f"{reports}: left out of the class outputs, 1 result.json that is not a valid "
+        "result: zed/result.json; grade that student again" in out.splitlines()
+    )

@@ -6,15 +6,24 @@
 - `summary.csv`: a row per student, a column per check (grader/exports/summary.py)
 - `junit.xml`: a testsuite per student, a testcase per check (grader/exports/junit.py)
 
+They describe every student graded into the folder for the assignment (`class_results`): this
+run's results and the finished result.json of each other <student>/ folder whose `assignment` is
+this one, so grading one student again keeps the rest of the class in the gradebook.
+
 Everything is built before anything is written, so a bad Canvas title leaves the folder as it
 was; each file is then written through a temporary file and an atomic rename.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from grader import files
 from grader.assignment import Assignment
 from grader.errors import GradeError
 from grader.exports.canvas import canvas_csv
@@ -25,9 +34,82 @@ from grader.files import write_atomic
 from grader.report.class_page import render_class_page
 from grader.result import GradeResult
 
-__all__ = ["CLASS_OUTPUTS", "write_class_outputs"]
+__all__ = ["CLASS_OUTPUTS", "ClassResults", "class_results", "write_class_outputs"]
 
 CLASS_OUTPUTS = ("index.html", "grades.csv", "summary.csv", "junit.xml")
+MAX_RESULT = 64 * 2**20  # bytes of a result.json read back; one cut short is not valid
+
+
+@dataclass(frozen=True)
+class ClassResults:
+    """Whom the class outputs describe, and what in the reports folder was left out."""
+
+    results: list[GradeResult]  # by student's name
+    graded_now: int
+    other_assignments: dict[str, list[str]]  # assignment's name: the folders of its results
+    unreadable: list[str]  # <student>/result.json that are not a valid result
+
+    def summary(self) -> str:
+        """`3 students (1 graded now, 2 graded before)`."""
+        count = f"{len(self.results)} student{'s' if len(self.results) != 1 else ''}"
+        before = len(self.results) - self.graded_now
+        return (
+            f"{count} ({self.graded_now} graded now, {before} graded before)" if before else count
+        )
+
+    def notes(self, reports: Path) -> list[str]:
+        """A line for each kind of result left out, naming them."""
+        lines = []
+        for name, folders in sorted(self.other_assignments.items()):
+            results = f"{len(folders)} result{'s' if len(folders) != 1 else ''}"
+            lines.append(
+                f"{reports}: left out of the class outputs, {results} of another assignment "
+                f"({name}): {_listed(folders)}"
+            )
+        if self.unreadable:
+            verb = "is" if len(self.unreadable) == 1 else "are"
+            lines.append(
+                f"{reports}: left out of the class outputs, {len(self.unreadable)} result.json "
+                f"that {verb} not a valid result: {_listed(self.unreadable)}; grade "
+                f"{'that student' if verb == 'is' else 'those students'} again"
+            )
+        return lines
+
+
+def class_results(
+    results: Sequence[GradeResult], assignment: Assignment, reports: Path
+) -> ClassResults:
+    """`results` (this run's, which win) and the finished results of `assignment` already in
+    `reports`: each <student>/result.json that reads back as a valid result of that student."""
+    by_name = {result.student: result for result in results}
+    others: dict[str, list[str]] = defaultdict(list)
+    unreadable = []
+    for folder in sorted(reports.iterdir()) if reports.is_dir() else []:
+        name = files.shown(folder.name)
+        if name in by_name or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            earlier = GradeResult.model_validate_json(files.read(folder, "result.json", MAX_RESULT))
+        except files.NotAFile as error:
+            if error.kind != "missing":  # missing: a folder that is not a student's
+                unreadable.append(f"{name}/result.json")
+            continue
+        except (OSError, ValueError, ValidationError):
+            unreadable.append(f"{name}/result.json")
+            continue
+        if earlier.student != name:
+            unreadable.append(f"{name}/result.json")
+        elif earlier.assignment != assignment.name:
+            others[earlier.assignment].append(name)
+        else:
+            by_name[name] = earlier
+    return ClassResults(
+        [by_name[name] for name in sorted(by_name)], len(results), dict(others), unreadable
+    )
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 5 else f"{', '.join(names[:5])}, ..."
 
 
 def write_class_outputs(
