@@ -18,12 +18,15 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def printable(text: str) -> str:
+def printable(text: str, keep: str = "") -> str:
     """`text` safe to show on a terminal, where folder names, paths and messages quote what
     students wrote: each control character, bidirectional override and lone surrogate is
     written out as an escape (`\\x1b`, `\\n`, `\\u202e`, `\\udc80`), so nothing printed can move
-    the cursor, retitle or clear the terminal, or start a line of its own."""
-    return _UNPRINTABLE.sub(lambda found: _escaped(found.group()), text)
+    the cursor, retitle or clear the terminal, or start a line of its own; but the characters
+    in `keep` (say newlines and tabs, for a message shown on a page)."""
+    return _UNPRINTABLE.sub(
+        lambda found: found.group() if found.group() in keep else _escaped(found.group()), text
+    )
 
 
 def _escaped(character: str) -> str:

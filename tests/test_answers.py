@@ -73,3 +73,12 @@ def test_strings_are_cleaned_at_the_boundary() -> None:
     failure["error"].encode("utf-8")  # what the reports do
     progress = validated("network", {"doing": "calling \ud800", "sneaky": 1})
     assert progress == {"doing": "calling \\ud800"}
+
+
+def test_control_characters_are_written_out_but_a_messages_lines_kept() -> None:
+    """An exception message holding terminal escapes reaches the reports as text (`\\x1b`),
+    its lines and tabs kept; a name or a progress line keeps no newline either."""
+    failure = validated("backprop", {"ok": False, "error": "Error: \x1b]0;pwned\x07\n\tline 2"})
+    assert failure["error"] == "Error: \\x1b]0;pwned\\x07\n\tline 2"
+    progress = validated("backprop", {"doing": "calling\n[2:9] fake\x1b[2J"})
+    assert progress == {"doing": "calling\\n[2:9] fake\\x1b[2J"}

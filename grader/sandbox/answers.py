@@ -20,16 +20,19 @@ from annotated_types import Ge, Len
 from pydantic import AfterValidator, Discriminator, Tag, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from grader.console import printable
+
 MAX_ITEMS = 10_000  # in any list: calls, trace events, graph nodes and edges
 MAX_DIMS = 8
 
 
-def clean(text: str, limit: int = 4000) -> str:
-    """`text` with lone surrogates written out (`\\udc80`), cut to `limit` characters."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+def clean(text: str, limit: int = 4000, keep: str = "\n\t") -> str:
+    """`text` with lone surrogates and control characters but those in `keep` written out
+    (`\\udc80`, `\\x1b`), cut to `limit` characters: what every report and terminal can show."""
+    return printable(text, keep)[:limit]
 
 
-Name = Annotated[str, AfterValidator(functools.partial(clean, limit=200))]
+Name = Annotated[str, AfterValidator(functools.partial(clean, limit=200, keep=""))]
 Message = Annotated[str, AfterValidator(clean)]
 Count = Annotated[int, Ge(0)]
 Shape = Annotated[list[Count], Len(0, MAX_DIMS)]
