@@ -3,7 +3,8 @@
 Each fixture folder holds only what differs from submissions/correct/; `make_submission`
 lays it over a copy of the correct student (see tests/fixtures/submissions/README.md).
 Fixtures that attack the file system run only where a sandbox hides the rest of it (the fork
-server's namespaces or bubblewrap), and the fork bomb only where a process cap is in force.
+server's namespaces or bubblewrap), the fork bomb only where a process cap is in force, and
+the one that fills its copy only where copies live in memory under the cgroup's cap.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ NEEDS_SANDBOX = {
     "runs_classmates_backprop",
 }
 NEEDS_PROCESS_CAP = {"fork_bomb", "starts_200_threads_at_import"}
+NEEDS_COPIES_IN_MEMORY = {"fills_its_copy_past_the_memory_cap"}  # elsewhere it fills a disk
 
 
 def make_submission(behaviour: str, into: Path) -> Path:
@@ -53,6 +55,8 @@ def runnable(behaviour: str) -> bool:
         return isolation.mode() != "none"
     if behaviour in NEEDS_PROCESS_CAP:
         return isolation.Cgroup.available()
+    if behaviour in NEEDS_COPIES_IN_MEMORY:
+        return isolation.scratch() == "/dev/shm"
     return True
 
 

@@ -64,6 +64,12 @@ EXPECTED = {
         "could not build and run the network: network.py, line 2, in build_network: "
         "KeyboardInterrupt",
     ),
+    "fills_its_copy_past_the_memory_cap": (
+        "backprop-gradients",
+        "error",
+        "could not run backprop: stopped: memory limit of 512 MiB reached while importing "
+        "backprop.py",
+    ),
     "memory_blowup": (
         "backprop-gradients",
         "error",
@@ -176,7 +182,7 @@ def test_hostile_submission_verdict(
     """Each hostile submission gets the right status and a message naming what happened
     (pinned up to where it quotes numbers that depend on the seed)."""
     if not classroom.runnable(behaviour):
-        pytest.skip(f"{behaviour} needs bubblewrap or a process cap, not in force here")
+        pytest.skip(f"{behaviour} needs bubblewrap, a process cap or copies in memory: not here")
     check_id, status, text = expected
     result = batch.results[behaviour]
     assert statuses(result)[check_id] == status

@@ -274,6 +274,7 @@ class Cgroup:
 
     paths: list[Path]
     spared: int | None = None
+    oom_kills: int = 0  # the kernel's count when the caps were last set
 
     @staticmethod
     def available() -> bool:
@@ -319,6 +320,7 @@ class Cgroup:
             (self.paths[1] / "memory.failcnt").write_text("0")
         except OSError:
             return False
+        self.oom_kills = self._oom_kills()
         return True
 
     def enter(self, pid: int | None = None) -> None:
@@ -338,10 +340,22 @@ class Cgroup:
                     os.kill(pid, signal.SIGKILL)
 
     def out_of_memory(self) -> bool:
+        """Whether the child reached the memory cap: a charge refused, or a process killed for
+        it (files the child wrote to a memory file system, /dev/shm, kill without the first)."""
         try:
-            return int((self.paths[1] / "memory.failcnt").read_text()) > 0
+            refused = int((self.paths[1] / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError):
-            return False
+            refused = False
+        return refused or self._oom_kills() > self.oom_kills
+
+    def _oom_kills(self) -> int:
+        """How many processes of the group the out-of-memory killer has killed, ever."""
+        try:
+            control = (self.paths[1] / "memory.oom_control").read_text()
+        except OSError:
+            return 0
+        return next((int(line.split()[1]) for line in control.splitlines()
+                     if line.startswith("oom_kill ")), 0)  # fmt: skip
 
     def remove(self) -> None:
         self.spared = None
