@@ -23,12 +23,12 @@ from tqdm import tqdm
 from grader import api, dat_match, dat_verdict
 from grader.assignment import load_assignment, preset_names
 from grader.compare import agreeing_figures
-from grader.console import printable
 from grader.errors import GradeError
 from grader.exports import github, gradescope
 from grader.exports.canvas import grade_column
 from grader.exports.class_outputs import CLASS_OUTPUTS, class_results, write_class_outputs
 from grader.exports.roster import load_roster
+from grader.printable import printable
 from grader.result import GradeResult
 from grader.truth import ground_truth
 

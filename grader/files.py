@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.console import printable
+from grader.printable import printable
 
 MAX_DEPTH = 64  # folders within folders; a Python package needs a handful
 MAX_ENTRIES = 20_000  # files and folders in all

@@ -32,7 +32,6 @@ import json
 import re
 import secrets
 import sys
-import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from grader.errors import GradeError
+from grader.printable import printable
 from grader.result import CheckResult, GradeResult
 
 OUTPUT, ENV, SUMMARY = "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STEP_SUMMARY"
@@ -48,17 +48,12 @@ TEST_CODE_CHARS = 600  # the short feedback the reporter prints under a failed t
 MESSAGE_CHARS = 3000  # what it prints for an error; step outputs are capped at 1 MB per job
 CELL_CHARS = 1500  # one cell of the step summary (1 MiB per step at most)
 
-_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}  # text-direction overrides
 
-
-def printable(text: str) -> str:
+def _printable(text: str) -> str:
     """`text` with control characters (but newlines and tabs) and direction overrides made �.
 
     Carriage returns go too: the runner would read `a\\r::notice` as two lines."""
-    return "".join(
-        "\ufffd" if (unicodedata.category(c) == "Cc" and c not in "\n\t") or ord(c) in _BIDI else c
-        for c in text
-    )
+    return printable(text, keep="\n\t", replacement="\ufffd")
 
 
 def log_safe(text: str) -> str:
@@ -68,7 +63,7 @@ def log_safe(text: str) -> str:
     anywhere in a line as an old-style one: such lines get a leading `> `, `##[` becomes `## [`.
     """
     lines = []
-    for line in printable(text).splitlines():
+    for line in _printable(text).splitlines():
         line = line.replace("##[", "## [")
         lines.append(f"> {line}" if line.lstrip().startswith("::") else line)
     return "\n".join(lines)
@@ -174,7 +169,7 @@ def markdown_cell(text: str) -> str:
     """Text shown as itself in a Markdown table cell: every ASCII punctuation mark
     backslash-escaped (no `|`, code, HTML, links or images get through), lines joined by
     `<br>`."""
-    escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", printable(text))
+    escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", _printable(text))
     return "<br>".join(line.strip() for line in escaped.splitlines())
 
 

@@ -20,7 +20,7 @@ from annotated_types import Ge, Len
 from pydantic import AfterValidator, Discriminator, Tag, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from grader.console import printable
+from grader.printable import printable
 
 MAX_ITEMS = 10_000  # in any list: calls, trace events, graph nodes and edges
 MAX_DIMS = 8
