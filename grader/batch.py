@@ -26,8 +26,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from grader import files, grading
 from grader.assignment import Assignment
 from grader.errors import GradeError
@@ -143,9 +141,9 @@ def finished_result(out: Path, key: str) -> GradeResult | None:
     """The result in `out` if it is whole and was graded from the same content, else None.
     (A power cut mid-batch can leave a file empty or cut short: then it is not whole.)"""
     try:
-        result = GradeResult.model_validate_json((out / "result.json").read_bytes())
+        result = GradeResult.read(out)
         report = (out / "report.html").stat().st_size
-    except (OSError, ValueError, ValidationError):
+    except (OSError, ValueError):  # ValidationError among them
         return None
     if result.submission_key != key or not report:
         return None

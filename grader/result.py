@@ -7,13 +7,16 @@ backprop-gradients, no-autograd, dat-files.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grader import files
 from grader.assignment import Limits
 from grader.autograd_graph import Graph
 
+MAX_RESULT = 64 * 2**20  # bytes of a result.json read back: far above any real one
 Status = Literal["pass", "fail", "error"]
 
 CHECK_IDS = (
@@ -115,3 +118,10 @@ class GradeResult(_Model):
     @property
     def passed(self) -> bool:
         return all(check.status == "pass" for check in self.checks)
+
+    @classmethod
+    def read(cls, out: Path) -> GradeResult:
+        """The result.json that `grade` wrote in `out` (a student's reports folder), read back
+        without following a link and up to MAX_RESULT bytes (one cut short is not valid).
+        files.NotAFile if there is none; ValueError (a ValidationError) if it is not whole."""
+        return cls.model_validate_json(files.read(out, "result.json", MAX_RESULT))

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from grader import files
 from grader.assignment import Assignment
 from grader.errors import GradeError
@@ -37,7 +35,6 @@ from grader.result import GradeResult
 __all__ = ["CLASS_OUTPUTS", "ClassResults", "class_results", "write_class_outputs"]
 
 CLASS_OUTPUTS = ("index.html", "grades.csv", "summary.csv", "junit.xml")
-MAX_RESULT = 64 * 2**20  # bytes of a result.json read back; one cut short is not valid
 
 
 @dataclass(frozen=True)
@@ -89,12 +86,12 @@ def class_results(
         if name in by_name or not folder.is_dir() or folder.is_symlink():
             continue
         try:
-            earlier = GradeResult.model_validate_json(files.read(folder, "result.json", MAX_RESULT))
+            earlier = GradeResult.read(folder)
         except files.NotAFile as error:
             if error.kind != "missing":  # missing: a folder that is not a student's
                 unreadable.append(f"{name}/result.json")
             continue
-        except (OSError, ValueError, ValidationError):
+        except (OSError, ValueError):  # ValidationError among them
             unreadable.append(f"{name}/result.json")
             continue
         if earlier.student != name:
