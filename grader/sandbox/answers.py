@@ -16,8 +16,7 @@ import math
 from typing import Annotated, Any, Literal, NotRequired
 
 import numpy as np
-from annotated_types import Ge, Len
-from pydantic import AfterValidator, Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Discriminator, Field, Tag, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from grader.printable import printable
@@ -34,9 +33,9 @@ def clean(text: str, limit: int = 4000, keep: str = "\n\t") -> str:
 
 Name = Annotated[str, AfterValidator(functools.partial(clean, limit=200, keep=""))]
 Message = Annotated[str, AfterValidator(clean)]
-Count = Annotated[int, Ge(0)]
-Shape = Annotated[list[Count], Len(0, MAX_DIMS)]
-Items = Len(0, MAX_ITEMS)
+Count = Annotated[int, Field(ge=0)]
+Shape = Annotated[list[Count], Field(max_length=MAX_DIMS)]
+Items = Field(max_length=MAX_ITEMS)
 
 
 class Packed(TypedDict):
@@ -132,7 +131,7 @@ class Node(TypedDict):
 class Graph(TypedDict):
     ok: Literal[True]
     nodes: Annotated[list[Node], Items]
-    edges: Annotated[list[Annotated[list[int], Len(2, 2)]], Items]
+    edges: Annotated[list[Annotated[list[int], Field(min_length=2, max_length=2)]], Items]
 
 
 ANSWERS: dict[str, TypeAdapter[Any]] = {
