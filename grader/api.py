@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader import batch
+from grader import batch, notebook
 from grader.assignment import Assignment
 from grader.batch import Progress, default_jobs, grade_class
 from grader.dat import write_dat
@@ -73,7 +73,8 @@ def write_reference(assignment: Assignment, out: Path, seed: int | None = None) 
 
 
 def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path]:
-    """Each PATH is a submission (it holds a contract file) or a folder of submissions."""
+    """Each PATH is a submission (it holds a contract file or a notebook) or a folder of
+    submissions."""
     contract = assignment.contract
     markers = {
         contract.network_module.replace(".", "/") + ".py",
@@ -85,7 +86,9 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
     for path in paths:
         if not path.is_dir():
             raise GradeError(f"{path}: no such folder; give a submission or a folder of them")
-        if any((path / marker).exists() for marker in markers):
+        if any((path / marker).exists() for marker in markers) or (
+            notebook.handed_in(path, contract).notebooks
+        ):
             found.append(Path(os.path.abspath(path)))  # `grade .` is named after its folder
             continue
         inside = sorted(
@@ -93,7 +96,8 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
         )
         if not inside:
             raise GradeError(
-                f"{path}: holds neither {' nor '.join(sorted(markers))} nor submission folders"
+                f"{path}: holds neither {' nor '.join(sorted(markers))} nor a notebook "
+                f"(*{notebook.SUFFIX}) nor submission folders"
             )
         found += inside
     names: dict[str, Path] = {}

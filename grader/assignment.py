@@ -194,6 +194,15 @@ class Limits(_Model):
     submission_mib: int = Field(
         default=64, ge=1, description="the largest submission folder that is graded, in MiB"
     )
+    notebook_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="wall-clock seconds for a notebook's cells, run top to bottom, all together",
+    )
+    notebook_mib: int = Field(
+        default=16, ge=1, description="the largest notebook that is read, stored outputs included"
+    )
 
 
 class Points(_Model):
@@ -255,6 +264,12 @@ class Contract(_Model):
     )
     my_dat: str = Field(
         default="my_autograd.dat", pattern=_FILE_NAME, description="the student's own gradients"
+    )
+    notebook: str | None = Field(
+        default=None,
+        pattern=_FILE_NAME,
+        description="the notebook graded when the folder holds none of the modules; by default "
+        "the one .ipynb in the folder",
     )
 
 

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import autograd_graph
+from grader import autograd_graph, notebook
 from grader.assignment import Assignment
 from grader.checks import (
     NAMES,
@@ -28,10 +28,10 @@ from grader.checks import (
     result,
 )
 from grader.files import student_name
-from grader.result import CheckResult, GradeResult, Seeds
+from grader.result import CheckResult, GradeResult, NotebookRun, Seeds
 from grader.sandbox import isolation
 from grader.sandbox.answers import clean
-from grader.sandbox.run import run_student
+from grader.sandbox.run import Outcome, run_student
 from grader.truth import ground_truth, hidden_seeds, step_blocks
 
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
@@ -65,9 +65,27 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         for k, step in enumerate(truth.steps)
     ]
     reference_done = time.monotonic()
-    outcome = run_student(folder, _request(assignment, calls), assignment.limits)
+    book, view, problem = _notebook(folder, assignment)
+    request = _request(assignment, calls, book)
+    if problem is None:
+        outcome = run_student(folder, request, assignment.limits)
+    else:
+        outcome = Outcome.refused(problem)
+    if book is not None:
+        written = outcome.stages.get("notebook", {}).get("written", [])
+        notes = notebook.dat_notes(folder, written, truths[0].gradient_blocks, assignment)
+        answer = outcome.stages.get("notebook")
+        view = notebook.run_view(book, answer, outcome.failures.get("notebook"), notes)
+        network = outcome.stages.get("network", {}).get("global")
+        if network:
+            view = view.model_copy(update={"network": str(network)})
     context = Context(
-        assignment=assignment, folder=folder, truths=truths, calls=calls, outcome=outcome
+        assignment=assignment,
+        folder=folder,
+        truths=truths,
+        calls=calls,
+        outcome=outcome,
+        notebook=book,
     )
     checks = [
         _run_check(check_id, check, context)
@@ -88,6 +106,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         limits=assignment.limits,
         output=outcome.output,
         graph=autograd_graph.from_answer(answer) if answer and answer["ok"] else None,
+        notebook=view,
         timings={
             "reference": round(reference_done - started, 3),
             "student_code": round(outcome.seconds, 3),
@@ -135,6 +154,22 @@ def failed(folder: Path, assignment: Assignment, error: Exception, doing: str) -
     )
 
 
+def _notebook(
+    folder: Path, assignment: Assignment
+) -> tuple[notebook.Notebook | None, NotebookRun | None, str | None]:
+    """The notebook to run, if the submission is one; what the report says about its
+    notebooks; and why no student code can run, if the notebook is what stops it."""
+    handed = notebook.handed_in(folder, assignment.contract)
+    chosen, view = notebook.choose(handed, assignment.contract)
+    if chosen is None:
+        problem = view.message if view is not None and not handed.modules else None
+        return None, view, problem
+    try:
+        return notebook.read(folder, chosen, assignment.limits), None, None
+    except notebook.NotebookError as error:
+        return None, notebook.failed_view(chosen, str(error)), str(error)
+
+
 def _graph_is_graded(assignment: Assignment, folder: Path) -> bool:
     """Q2 is graded when it has points, or when the student explained the graph anyway."""
     return assignment.points.graph_explanation > 0 or graph.explanation_file(folder) is not None
@@ -154,10 +189,14 @@ def _run_check(
         return result(context, check_id, "error", message)
 
 
-def _request(assignment: Assignment, calls: list[Call]) -> dict[str, Any]:
-    """What the child needs: the contract, the loss and every call."""
+def _request(
+    assignment: Assignment, calls: list[Call], book: notebook.Notebook | None = None
+) -> dict[str, Any]:
+    """What the child needs: the contract, the loss, every call, and the notebook's cells."""
     contract = assignment.contract
+    cells = {"notebook": book.request(assignment)} if book is not None else {}
     return {
+        **cells,
         "network": {
             "module": contract.network_module,
             "function": contract.network_function,

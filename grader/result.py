@@ -83,6 +83,58 @@ class CheckResult(_Model):
     )
 
 
+NoteKind = Literal[
+    "magic", "cell-magic", "shell", "help", "missing-import", "colab", "windows-path"
+]
+
+
+class CellNote(_Model):
+    """A line of a notebook's cell that did not run as written, and why."""
+
+    line: int = Field(description="the line within the cell, from 1")
+    kind: NoteKind = Field(
+        description="magic, cell-magic, shell, help: IPython-only, not run; missing-import: a "
+        "package not installed here; colab, windows-path: runs only on the student's machine"
+    )
+    code: str = Field(description="the line as written")
+    message: str = Field(description="what happened, in words")
+
+
+class CellRun(_Model):
+    """One code cell of a notebook, as `grade` ran it."""
+
+    cell: int = Field(description="the cell's position in the notebook, counting every cell")
+    first_line: str = Field(description="its first line of code, to find it by")
+    status: Literal["ran", "failed", "skipped", "not run"] = Field(
+        description="failed: raised (the next cell still ran); skipped: IPython-only (a %% "
+        "cell magic); not run: the notebook stopped before it"
+    )
+    error: str = Field(default="", description="the exception that stopped the cell")
+    line: int | None = Field(default=None, description="the line of the cell that raised")
+    frames: list[str] = Field(
+        default_factory=list, description="the student's frames of the error, outermost first"
+    )
+    notes: list[CellNote] = Field(default_factory=list, description="lines that did not run")
+    source: str = Field(default="", description="the cell's code (long cells are cut)")
+
+
+class NotebookRun(_Model):
+    """A notebook handed in: whether it was graded, and how its cells ran."""
+
+    file: str = Field(description="the notebook's file name")
+    used: bool = Field(description="whether its code was graded (modules win over a notebook)")
+    message: str = Field(description="what happened to it, in one sentence")
+    cells: list[CellRun] = Field(default_factory=list, description="its code cells, in order")
+    network: str = Field(
+        default="",
+        description="the global that was graded as the network when the notebook defines no "
+        "network function",
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="what running it showed, worth no points"
+    )
+
+
 class Seeds(_Model):
     """The seeds graded, so a TA can reproduce every number."""
 
@@ -107,6 +159,9 @@ class GradeResult(_Model):
     )
     output: str = Field(default="", description="what the student's code printed (truncated)")
     graph: Graph | None = Field(default=None, description="the autograd graph of the loss")
+    notebook: NotebookRun | None = Field(
+        default=None, description="the notebook handed in, if there is one"
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     versions: dict[str, str] = Field(default_factory=dict, description="grade, python, torch")
     submission_key: str = Field(

@@ -13,6 +13,7 @@ from typing import Any
 from grader.assignment import Assignment
 from grader.compare import TensorComparison
 from grader.dat import Blocks
+from grader.notebook import Notebook
 from grader.result import CheckResult, Status, TensorTable
 from grader.sandbox.run import Outcome, packed
 from grader.truth import GroundTruth
@@ -71,6 +72,7 @@ class Context:
     truths: list[GroundTruth]  # published seed first, then the hidden seeds
     calls: list[Call]
     outcome: Outcome
+    notebook: Notebook | None = None  # the notebook run, when the submission is one
 
 
 def result(

@@ -27,16 +27,23 @@ def check(context: Context) -> CheckResult:
     if failure is not None:
         return result(context, CHECK, "error", f"could not build and run the network: {failure}")
     answer = context.outcome.stages["network"]
+    source = answer.get("global")
+    contract = context.assignment.contract
+    graded = (
+        f" (graded the notebook's global `{source}`: it defines no {contract.network_function}())"
+        if source
+        else ""
+    )
     problem = first_difference(context, answer.get("trace", []), answer.get("output_shape"))
     if problem:
-        return result(context, CHECK, "fail", problem)
+        return result(context, CHECK, "fail", problem + graded)
     sizes = context.assignment.network.sizes
     return result(
         context,
         CHECK,
         "pass",
         f"{len(sizes) - 1} Linear layers ({'-'.join(map(str, sizes))}), each followed by the "
-        "right activation",
+        "right activation" + graded,
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from grader import files
 from grader.checks import Context, result, stage_failure
+from grader.notebook import Notebook
 from grader.result import CheckResult
 
 CHECK = "no-autograd"
@@ -49,13 +50,17 @@ def check(context: Context) -> CheckResult:
     expected = contract.backprop_module.replace(".", "/") + ".py"
     failure = stage_failure(context, "backprop")
     stage = context.outcome.stages["backprop"] if failure is None else {}
-    ran = ran_file(context.folder, stage.get("module_file"), expected)
-    note = _what_ran(ran, expected, contract.backprop_module)
-    if not ran.endswith(".py"):
-        return result(
-            context, CHECK, "error", f"{note}: its source cannot be checked; hand in {expected}"
-        )
-    found = source_uses(context.folder / ran, contract.backprop_function, context.folder)
+    if context.notebook is not None:
+        ran, note = context.notebook.file, ""
+        found = notebook_uses(context.notebook, contract.backprop_function, context.folder)
+    else:
+        ran = ran_file(context.folder, stage.get("module_file"), expected)
+        note = _what_ran(ran, expected, contract.backprop_module)
+        if not ran.endswith(".py"):
+            return result(
+                context, CHECK, "error", f"{note}: its source cannot be checked; hand in {expected}"
+            )
+        found = source_uses(context.folder / ran, contract.backprop_function, context.folder)
     attempts = [str(a) for a in stage.get("autograd_attempts", [])]
     details = [*found, *(f"at run time: {attempt}" for attempt in attempts)]
     if found or attempts:
@@ -111,11 +116,50 @@ def _what_ran(ran: str, expected: str, module: str) -> str:
     return f"{ran} ran, not {expected}: {why}"
 
 
-def source_uses(path: Path, function: str, folder: Path | None = None) -> list[str]:
+def notebook_uses(notebook: Notebook, function: str, folder: Path) -> list[str]:
+    """`source_uses` for a notebook: `function` as the cells left it (a later cell's definition
+    replaces an earlier one's, as running them does) and what it calls, in the cells and in
+    the student's modules; the cells that use autograd to write torch_autograd.dat are not
+    looked at unless the function calls them."""
+    body: list[ast.stmt] = []
+    places: list[tuple[int, int]] = []  # line of the joined cells -> (cell, line in the cell)
+    for cell in notebook.cells:
+        try:
+            tree = ast.parse(cell.code)
+        except (SyntaxError, ValueError):
+            continue  # it raised when run: the report says so
+        ast.increment_lineno(tree, len(places))
+        body += tree.body
+        lines = cell.code.count("\n") + 1
+        places += [(cell.number, n) for n in range(1, lines + 1)]
+    defined = {
+        statement.name: statement
+        for statement in body
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+    body = [
+        s
+        for s in body
+        if not isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        or defined[s.name] is s
+    ]
+    path = folder / notebook.file
+    module = _Module.of(ast.Module(body=body, type_ignores=[]), path, folder, notebook.file)
+    module.places = places
+    return source_uses(path, function, folder, {path: module})
+
+
+def source_uses(
+    path: Path,
+    function: str,
+    folder: Path | None = None,
+    known: dict[Path, _Module | None] | None = None,
+) -> list[str]:
     """Each use of autograd in `function` of the file at `path` and in the functions it calls,
-    following them into the student's modules under `folder` (the file's own by default)."""
+    following them into the student's modules under `folder` (the file's own by default);
+    `known`: modules already parsed (a notebook's cells)."""
     root = path.parent if folder is None else folder
-    modules: dict[Path, _Module | None] = {}
+    modules: dict[Path, _Module | None] = dict(known or {})
     uses: set[tuple[str, int, str]] = set()
     seen: set[tuple[Path, str]] = set()
     todo = [(path, function)]
@@ -137,7 +181,7 @@ def source_uses(path: Path, function: str, folder: Path | None = None) -> list[s
                     use = module.use(node)
                     if use:
                         line = getattr(node, "lineno", 0)
-                        where = f"{module.shown}, line {line}, in {name}()"
+                        where = f"{module.place(line)}, in {name}()"
                         uses.add((module.shown, line, f"{where}: {use}"))
     return [text for *_, text in sorted(uses)]
 
@@ -154,6 +198,7 @@ class _Module:
     harmless: set[int] = field(default_factory=set)  # the `torch.autograd` of `….no_grad`
     modules: dict[str, Path] = field(default_factory=dict)  # `import helpers`: the file
     imported: dict[str, tuple[Path, str]] = field(default_factory=dict)  # `from helpers import f`
+    places: list[tuple[int, int]] = field(default_factory=list)  # a notebook's (cell, line)
 
     @classmethod
     def read(cls, path: Path, root: Path) -> _Module | None:
@@ -162,7 +207,12 @@ class _Module:
             tree = ast.parse(files.read_text(root, path.relative_to(root)), str(path))
         except (OSError, SyntaxError, ValueError):  # NotAFile (a link, a FIFO...) among them
             return None  # the run reports a missing or broken file
-        module = cls(shown=path.relative_to(root).as_posix())
+        return cls.of(tree, path, root, path.relative_to(root).as_posix())
+
+    @classmethod
+    def of(cls, tree: ast.Module, path: Path, root: Path, shown: str) -> _Module:
+        """The scan's view of a parsed file (`shown` names it in messages)."""
+        module = cls(shown=shown)
         for node in _walk(tree):
             if type(node) is ast.FunctionDef or type(node) is ast.AsyncFunctionDef:
                 module.defs.setdefault(node.name, []).append(node)
@@ -181,6 +231,13 @@ class _Module:
                 ]
                 module.alias(names, statement.value)
         return module
+
+    def place(self, line: int) -> str:
+        """`backprop.py, line 12`, or for a notebook `hw1.ipynb, cell 5, line 3`."""
+        if 0 < line <= len(self.places):
+            cell, line = self.places[line - 1]
+            return f"{self.shown}, cell {cell}, line {line}"
+        return f"{self.shown}, line {line}"
 
     def alias(self, names: list[str], value: ast.expr) -> None:
         """`names = value` at module level: autograd or torch.func by another name, if it is."""

@@ -84,10 +84,16 @@ def _linear_whole(event: TraceEvent) -> TraceEvent:
     return event
 
 
-class Network(TypedDict):
-    ok: Literal[True]
-    trace: Annotated[list[Annotated[TraceEvent, AfterValidator(_linear_whole)]], Items]
-    output_shape: Shape
+# The architecture; "global" names a notebook's network taken from a global variable.
+Network = TypedDict(
+    "Network",
+    {
+        "ok": Literal[True],
+        "trace": Annotated[list[Annotated[TraceEvent, AfterValidator(_linear_whole)]], Items],
+        "output_shape": Shape,
+        "global": NotRequired[Name],
+    },
+)
 
 
 class Gradients(TypedDict):
@@ -134,7 +140,32 @@ class Graph(TypedDict):
     edges: Annotated[list[Annotated[list[int], Field(min_length=2, max_length=2)]], Items]
 
 
+class MissingImport(TypedDict):
+    line: Count
+    module: Name
+
+
+class CellAnswer(TypedDict):
+    cell: Count
+    error: NotRequired[Message]
+    line: NotRequired[Count]
+    frames: NotRequired[Annotated[list[Name], Field(max_length=50)]]
+    missing: NotRequired[Annotated[list[MissingImport], Items]]
+
+
+class Written(TypedDict):
+    file: Name
+    text: Annotated[str, Field(max_length=2**20)]
+
+
+class Notebook(TypedDict):
+    ok: Literal[True]
+    cells: Annotated[list[CellAnswer], Items]
+    written: Annotated[list[Written], Field(max_length=2)]
+
+
 ANSWERS: dict[str, TypeAdapter[Any]] = {
+    "notebook": TypeAdapter(Notebook),
     "network": TypeAdapter(Network),
     "autograd": TypeAdapter(Autograd),
     "graph": TypeAdapter(Graph),

@@ -32,6 +32,7 @@ import os
 import resource
 import sys
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, BinaryIO
@@ -41,6 +42,7 @@ import orjson
 
 Json = dict[str, Any]
 STARTING = {
+    "notebook": "starting the notebook",
     "graph": "walking the autograd graph of the loss",
     "network": "starting the network stage",
     "autograd": "starting autograd on the network",
@@ -97,6 +99,7 @@ def _load(name: str) -> Any:
 
 replay = _load("replay")
 worker = _load("worker")
+cells = _load("cells")
 
 
 def main(argv: list[str]) -> int:
@@ -137,19 +140,25 @@ def _groups(request: Json, groups: list[str], line_limit: int) -> None:
     stages = {"backprop"} if "backprop" in groups else set()
     if "network" in groups:
         stages |= {"network", "graph"} if script else {"network"}
+    notebook = request.get("notebook")
     work = worker.Worker(RUN.fileno(), lambda: _in_worker(request, groups), line_limit)
     done: set[str] = set()
     doings = dict.fromkeys(stages, MAX_DOINGS + 2 * len(request["calls"]))
-    recording = None
+    if notebook:  # a line naming each cell as it starts
+        stages.add("notebook")
+        doings["notebook"] = MAX_DOINGS + len(notebook["cells"])
+    recording, source = None, ""
     for message in work.lines():
         if message["stage"] == "network" and message.get("ok") is True:
             if recording is None and "network" in stages - done:
-                recording = message.get("recording")
+                recording, source = message.get("recording"), str(message.get("global", ""))
             continue  # the worker's word for the network is a record to replay, never an answer
         _pass_on(message, stages, done, doings)
     if recording is not None and "network" not in done:
         done.add("network")
-        replayed = _run_stage(RUN.send, "network", lambda: _replayed_stage(request, recording))
+        replayed = _run_stage(
+            RUN.send, "network", lambda: _replayed_stage(request, recording, source)
+        )
         if replayed is not None:
             _run_stage(RUN.send, "autograd", lambda: _autograd_stage(request, replayed))
             if not script:
@@ -158,13 +167,18 @@ def _groups(request: Json, groups: list[str], line_limit: int) -> None:
 
 
 def _in_worker(request: Json, groups: list[str]) -> None:
-    """The student's code, in the worker: backprop on every call; the network built and
-    recorded, and the assignment's graph script."""
+    """The student's code, in the worker: a notebook's cells first, if it is one; backprop on
+    every call; the network built and recorded, and the assignment's graph script."""
+    namespace = None
+    if request.get("notebook"):
+        namespace = _run_stage(RUN.send, "notebook", lambda: _notebook_stage(request))
+        if namespace is None:
+            return
     for group in groups:
         if group == "backprop":
-            _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request))
+            _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request, namespace))
         elif group == "network":
-            recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request))
+            recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request, namespace))
             if recorded is not None and request.get("graph_script"):
                 _run_stage(RUN.send, "graph", lambda: _graph_stage(request, None))
 
@@ -284,6 +298,33 @@ def _where(error: BaseException) -> str:
     return where
 
 
+def _notebook_stage(request: Json) -> tuple[Json, Any]:
+    """Run the notebook's cells (cells.py); its namespace is where the contract's functions are
+    taken from. The contract's modules are that namespace too, for the graph script."""
+    notebook = request["notebook"]
+    payload, namespace = cells.run(notebook, FOLDER, lambda what: _doing("notebook", what))
+    for key in ("network", "backprop"):
+        module = types.ModuleType(request[key]["module"])
+        module.__dict__.update(namespace)
+        sys.modules.setdefault(request[key]["module"], module)
+    return payload, namespace
+
+
+def _contract_function(request: Json, key: str, namespace: Json | None) -> Callable[..., Any]:
+    """The contract's function `key` (network or backprop): from its module, or from the
+    notebook's namespace when the submission is a notebook."""
+    contract = request[key]
+    if namespace is None:
+        return _import(contract["module"], contract["function"])
+    try:
+        found: Callable[..., Any] = cells.function(
+            namespace, contract["function"], key, request["notebook"]["file"]
+        )
+        return found
+    except cells.Missing as error:
+        raise InterfaceError(str(error)) from None
+
+
 def _import(module: str, function: str) -> Callable[..., Any]:
     """Import module.function from the submission, with messages naming both."""
     try:
@@ -310,7 +351,7 @@ class InterfaceError(Exception):
 
 
 def _check_signature(
-    function: Callable[..., Any], module: str, shown: str, *args: Any, **kwargs: Any
+    function: Callable[..., Any], where: str, shown: str, *args: Any, **kwargs: Any
 ) -> None:
     """Refuse a function that cannot take the contract's arguments, before calling it."""
     try:
@@ -321,25 +362,37 @@ def _check_signature(
         signature.bind(*args, **kwargs)
     except TypeError as error:
         raise InterfaceError(
-            f"{module}.py: {function.__name__}{signature} cannot be called as {shown}: {error}"
+            f"{where}: {function.__name__}{signature} cannot be called as {shown}: {error}"
         ) from None
 
 
 # --- network ---------------------------------------------------------------------------------
 
 
-def _network_stage(request: Json) -> tuple[Json, Any]:
-    """Build the student's network and record one run of it on the published inputs."""
+def _network_stage(request: Json, namespace: Json | None) -> tuple[Json, Any]:
+    """Build the student's network and record one run of it on the published inputs. A
+    notebook without the network function may have its network as a global: then that."""
     import torch
 
     contract = request["network"]
-    _doing("network", f"importing {contract['module']}.py")
-    build = _import(contract["module"], contract["function"])
     kwargs = contract["kwargs"]
     call = f"{contract['function']}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-    _check_signature(build, contract["module"], call, **kwargs)
-    _doing("network", f"calling {call}")
-    net = build(**kwargs)
+    source = ""
+    if namespace is not None and not callable(namespace.get(contract["function"])):
+        notebook = request["notebook"]
+        try:
+            net, source = cells.network_global(
+                namespace, notebook["sizes"], notebook["file"], contract["function"]
+            )
+        except cells.Missing as error:
+            raise InterfaceError(str(error)) from None
+    else:
+        _doing("network", f"importing {contract['module']}.py")
+        build = _contract_function(request, "network", namespace)
+        where = request["notebook"]["file"] if namespace is not None else f"{contract['module']}.py"
+        _check_signature(build, where, call, **kwargs)
+        _doing("network", f"calling {call}")
+        net = build(**kwargs)
     if not isinstance(net, torch.nn.Module):
         raise InterfaceError(
             f"{contract['module']}.py: {contract['function']}() returned "
@@ -349,7 +402,7 @@ def _network_stage(request: Json) -> tuple[Json, Any]:
     x = torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1)
     _doing("network", "running the network on the published inputs")
     recording, _ = replay.record(net, x, _forward)
-    return {"recording": recording}, net
+    return {"recording": recording, "global": source}, net
 
 
 def _forward(net: Any, x: Any) -> Any:
@@ -360,8 +413,9 @@ def _forward(net: Any, x: Any) -> Any:
         return net(x.reshape(-1))
 
 
-def _replayed_stage(request: Json, recording: Json) -> tuple[Json, Any]:
-    """What the network computes, from its record alone: the architecture trace."""
+def _replayed_stage(request: Json, recording: Json, source: str) -> tuple[Json, Any]:
+    """What the network computes, from its record alone: the architecture trace (and, for a
+    notebook's global network, the global's name)."""
     _doing("network", "replaying the network's operations")
     try:
         network = replay.Replay(recording)
@@ -369,7 +423,8 @@ def _replayed_stage(request: Json, recording: Json) -> tuple[Json, Any]:
         trace, shape, layers = replay.architecture(network, x)
     except replay.ReplayError as error:
         raise InterfaceError(str(error)) from None
-    return {"trace": trace, "output_shape": shape}, (network, layers)
+    found = {"global": source[:200]} if source else {}
+    return {"trace": trace, "output_shape": shape, **found}, (network, layers)
 
 
 # --- autograd ----------------------------------------------------------------------------------
@@ -454,13 +509,16 @@ def _walk(loss: Any, parameters: dict[int, str]) -> Json:
 # --- backprop ----------------------------------------------------------------------------------
 
 
-def _backprop_stage(request: Json) -> tuple[Json, Any]:
+def _backprop_stage(request: Json, namespace: Json | None) -> tuple[Json, Any]:
     contract = request["backprop"]
-    ran = _origin(contract["module"])
-    _doing("backprop", f"importing {ran or contract['module'] + '.py'}")
-    function = _import(contract["module"], contract["function"])
+    if namespace is None:
+        ran = _origin(contract["module"])
+        _doing("backprop", f"importing {ran or contract['module'] + '.py'}")
+    else:
+        ran = request["notebook"]["file"]
+    function = _contract_function(request, "backprop", namespace)
     shown = f"{contract['function']}(weights, biases, x, y)"
-    _check_signature(function, contract["module"], shown, [], [], None, None)
+    _check_signature(function, ran or f"{contract['module']}.py", shown, [], [], None, None)
     attempts: list[str] = []
     results: list[Json] = []
     for number, call in enumerate(request["calls"], start=1):

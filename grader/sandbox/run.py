@@ -46,6 +46,7 @@ from grader.sandbox.forkserver import Forked, ForkServerError
 
 GROUPS = {"backprop": ("backprop",), "network": ("network", "autograd", "graph")}  # in order
 STAGES = {
+    "notebook": "running the notebook's cells",
     "network": "importing, building and running the network",
     "autograd": "running autograd on the network",
     "graph": "walking the autograd graph of the loss",
@@ -96,9 +97,16 @@ class Outcome:
         """Why `stage` has no result, in words."""
         return self.failures.get(stage, "the student's code sent no answer")
 
+    @classmethod
+    def refused(cls, problem: str) -> Outcome:
+        """No student code run, for `problem` (a folder too big, a notebook unreadable)."""
+        return cls(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
+
 
 def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcome:
-    """Run the student's code of `folder`, group by group, on a private copy."""
+    """Run the student's code of `folder`, group by group, on a private copy. A request with
+    a notebook has each child run its cells first (stage `notebook`); a notebook that does not
+    run to its end (a crash, its time limit) ends the run: no group is tried again."""
     start = time.monotonic()
     output = Output(cap=limits.output_kib * 1024)
     stages: dict[str, dict[str, Any]] = {}
@@ -106,10 +114,11 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     left_out: dict[str, str] = {}
     problem = _too_big(folder, limits)
     if problem:
-        return Outcome(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
+        return Outcome.refused(problem)
     _remove_stale_copies(isolation.scratch())
     tmp = tempfile.mkdtemp(prefix="grade-", dir=isolation.scratch())
     try:
+        notebook = "notebook" in request
         requests = Path(tmp) / "request.json"
         requests.write_bytes(orjson.dumps({**request, "limits": limits.model_dump()}))
         pending = list(GROUPS)
@@ -127,8 +136,17 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
             if not pending:
                 break
             answers, ending = _run_group(
-                work, requests, pending, limits, output, len(request["calls"])
+                work, requests, pending, limits, output, len(request["calls"]), notebook
             )
+            if notebook and "notebook" not in stages:
+                answer = answers.get("notebook", {})
+                if "ok" not in answer:
+                    failures["notebook"] = _failure("notebook", answer, ending)
+                    stopped = f"the notebook did not run to its end: {failures['notebook']}"
+                    for group in pending:
+                        failures |= dict.fromkeys(GROUPS[group], stopped)
+                    break
+                stages["notebook"] = answer
             began = [g for g in pending if any(name in answers for name in GROUPS[g])]
             ended = pending.index(began[-1]) + 1 if began else 1  # the groups this child took
             for group in pending[:ended]:
@@ -136,15 +154,8 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
                     answer = answers.get(name, {})
                     if "ok" in answer:
                         stages[name] = answer
-                    elif "malformed" in answer:
-                        failures[name] = (
-                            f"the student's code sent a malformed {name} answer "
-                            f"({answer['malformed']}); then {ending}"
-                        )
-                    elif "doing" in answer:
-                        failures[name] = f"{ending} while {answer['doing']}"
                     else:
-                        failures[name] = f"{ending} before {STAGES[name]}"
+                        failures[name] = _failure(name, answer, ending)
             del pending[:ended]
     finally:  # whatever the student's code made of its copies, however deep
         files.remove_tree(Path(tmp))
@@ -152,6 +163,16 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
     return Outcome(
         stages=stages, failures=failures, output=output.text(), seconds=seconds, left_out=left_out
     )
+
+
+def _failure(stage: str, answer: dict[str, Any], ending: str) -> str:
+    """Why `stage` has no answer, from what its child sent and how the child ended."""
+    if "malformed" in answer:
+        malformed = answer["malformed"]
+        return f"the student's code sent a malformed {stage} answer ({malformed}); then {ending}"
+    if "doing" in answer:  # a notebook's says which cell was running
+        return f"{ending}{'; ' if stage == 'notebook' else ' while '}{answer['doing']}"
+    return f"{ending} before {STAGES[stage]}"
 
 
 STALE_SECONDS = 86_400  # a day: far longer than any student's run; such a copy's grader was killed
@@ -219,11 +240,12 @@ def _run_group(
     limits: Limits,
     output: Output,
     calls: int,
+    notebook: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], str]:
-    """Run one child on `groups` (each makes `calls` calls); its answers by stage, and how it
-    ended if it ended badly. A fork server that died (killed from outside) is started anew,
-    once; failing again, that is the ending."""
-    stages = [stage for group in groups for stage in GROUPS[group]]
+    """Run one child on `groups` (each makes `calls` calls), after the notebook's cells if
+    there is one; its answers by stage, and how it ended if it ended badly. A fork server that
+    died (killed from outside) is started anew, once; failing again, that is the ending."""
+    stages = ["notebook"] * notebook + [stage for group in groups for stage in GROUPS[group]]
     names = ",".join(groups)
     try:
         return _run_child(work, request, names, limits, output, stages, calls)
@@ -292,7 +314,7 @@ def _watch(
     selector.register(channel, selectors.EVENT_READ, "channel")
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     lines = _Lines(limit)
-    clock = _Clock(limits.call_seconds, calls, stages)
+    clock = _Clock(limits.call_seconds, calls, stages, limits.notebook_seconds)
     threads = 0  # the child's threads before the student's code ran
     try:
         while selector.get_map():
@@ -323,11 +345,13 @@ def _watch(
 @dataclass
 class _Clock:
     """The watchdog's clock for one child running `stages` in order, each `call_seconds` per
-    call: progress restarts it, up to the ceiling of the stage in progress."""
+    call: progress restarts it, up to the ceiling of the stage in progress. A notebook's cells
+    share `notebook_seconds`, however long each takes: progress there only says which cell."""
 
     call_seconds: float
     calls: int
     stages: list[str]
+    notebook_seconds: float = 60.0
     current: str | None = None
     ceiling: float = math.inf
     deadline: float = field(init=False)
@@ -341,9 +365,16 @@ class _Clock:
             return False
         now = time.monotonic()
         if stage != self.current:
-            self.current, self.ceiling = stage, now + self.call_seconds * self.periods(stage)
-        self.deadline = min(now + self.call_seconds, self.ceiling)
+            self.current, self.ceiling = stage, now + self.seconds(stage)
+        restarted = self.ceiling if stage == "notebook" else now + self.call_seconds
+        self.deadline = min(restarted, self.ceiling)
         return True
+
+    def seconds(self, stage: str) -> float:
+        """A stage's ceiling in seconds."""
+        if stage == "notebook":
+            return self.notebook_seconds
+        return self.call_seconds * self.periods(stage)
 
     def periods(self, stage: str) -> int:
         """A stage's ceiling in `call_seconds`: one for each call it makes, and one more (to
@@ -352,6 +383,8 @@ class _Clock:
 
     def ending(self) -> str:
         """Why the child was stopped at the deadline, in words."""
+        if self.current == "notebook":
+            return f"your notebook ran past {self.notebook_seconds:g} s (limits.notebook_seconds)"
         if self.current is None or self.deadline < self.ceiling:
             return f"timed out after {self.call_seconds:g} s"
         periods = self.periods(self.current)

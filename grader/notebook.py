@@ -1,0 +1,403 @@
+"""Notebook submissions: which notebook a folder hands in, its cells read with nbformat, and
+what the sandbox's run of them means for the report.
+
+A submission holds the contract's modules, or one notebook (`*.ipynb`), or both: then the
+modules are graded and the notebook is named as not used. The notebook is read here, in the
+grader, as data: bounded in size, parsed and validated by nbformat (the Jupyter project's
+reader), its stored outputs dropped. What runs in the sandbox is each code cell's source with
+the lines only IPython understands (`%magic`, `!shell`, `x?`) put out of the way and listed;
+the sandbox (sandbox/cells.py) runs the cells top to bottom in one namespace, recording
+errors cell by cell, and takes the contract's functions from that namespace.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import nbformat.reader
+
+from grader import files
+from grader.assignment import Assignment, Contract, Limits
+from grader.compare import compare
+from grader.dat import Blocks
+from grader.dat_match import MAX_BYTES, match_blocks, printed_blocks
+from grader.errors import DatFormatError
+from grader.result import CellNote, CellRun, NotebookRun
+
+SUFFIX = ".ipynb"
+MAX_CELLS = 2000  # code cells run; real notebooks of this homework have under 60
+MAX_SHOWN = 10_000  # characters of a cell's code kept in result.json for the report
+# Cell magics whose body is Python and runs once (timed, captured); any other (%%bash,
+# %%html, %%writefile, ...) is not Python and the cell is skipped.
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+_MAGIC = re.compile(r"\s*%")
+_SHELL = re.compile(r"\s*!|\s*[\w.]+\s*=\s*[!%]")  # `!pip install x`, `files = !ls`
+_HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*")
+_COLAB = re.compile(r"google\.colab|drive\.mount|/content/|files\.(upload|download)\(")
+_WINDOWS = re.compile(r"""["'][A-Za-z]:[\\/]""")
+_RUNNING = re.compile(r"; cell (\d+) was running: ")  # sandbox/cells.py's progress, in a failure
+
+
+class NotebookError(Exception):
+    """A notebook that cannot be run; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A code cell: its position among all the notebook's cells (from 1), its source as
+    written, the code that runs (IPython-only lines put out of the way, line numbers kept)
+    and the lines that do not run."""
+
+    number: int
+    source: str
+    code: str
+    notes: tuple[CellNote, ...]
+    skipped: bool  # a cell magic whose body is not Python: nothing of it runs
+
+    @property
+    def first_line(self) -> str:
+        return first_line(self.source)
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A notebook read and ready to run."""
+
+    file: str
+    cells: tuple[Cell, ...]
+
+    def request(self, assignment: Assignment) -> dict[str, Any]:
+        """What the sandbox needs to run it: each runnable cell's code, the .dat files it may
+        write, and the network's input and output sizes (to find a network among globals)."""
+        contract, sizes = assignment.contract, assignment.network.sizes
+        return {
+            "file": self.file,
+            "cells": [{"cell": c.number, "code": c.code} for c in self.cells if not c.skipped],
+            "dat_files": [contract.torch_dat, contract.my_dat],
+            "sizes": [sizes[0], sizes[-1]],
+        }
+
+
+@dataclass(frozen=True)
+class Handed:
+    """What a submission folder hands in: the contract's module files it holds, and its
+    notebooks (the one the assignment names, or every `*.ipynb` at its top)."""
+
+    modules: list[str]
+    notebooks: list[str]
+
+
+def handed_in(folder: Path, contract: Contract) -> Handed:
+    """The contract's modules and the notebooks found in `folder`."""
+    modules = [
+        path
+        for module in dict.fromkeys((contract.network_module, contract.backprop_module))
+        for path in (
+            module.replace(".", "/") + ".py",
+            module.replace(".", "/") + "/__init__.py",
+        )
+        if os.path.lexists(folder / path)
+    ]
+    if contract.notebook is not None:
+        named = os.path.lexists(folder / contract.notebook)
+        return Handed(modules, [contract.notebook] if named else [])
+    try:
+        names = sorted(
+            entry.name
+            for entry in os.scandir(folder)
+            if entry.name.endswith(SUFFIX) and not entry.name.startswith(".")
+        )
+    except OSError:
+        names = []  # grading says why the folder cannot be read
+    return Handed(modules, names)
+
+
+def choose(handed: Handed, contract: Contract) -> tuple[str | None, NotebookRun | None]:
+    """The notebook to run (None: grade the modules), and what the report says about the
+    notebooks when none is run or when the choice itself is the problem."""
+    shown = ", ".join(files.shown(name) for name in handed.notebooks)
+    if handed.modules and handed.notebooks:
+        modules = " and ".join(handed.modules)
+        message = (
+            f"{shown} {'was' if len(handed.notebooks) == 1 else 'were'} not used: {modules} "
+            "are graded (a submission's modules win over a notebook)"
+        )
+        return None, NotebookRun(file=shown, used=False, message=message)
+    if len(handed.notebooks) > 1:
+        message = (
+            f'found {shown}: name one in the assignment ([contract] notebook = "...") or hand '
+            "in one"
+        )
+        return None, NotebookRun(file=shown, used=False, message=message)
+    return (handed.notebooks[0] if handed.notebooks else None), None
+
+
+def read(folder: Path, name: str, limits: Limits) -> Notebook:
+    """The notebook `name` of `folder`, read, validated and split into runnable cells; raises
+    NotebookError saying what is wrong with it and what to do."""
+    shown = files.shown(name)
+    limit = limits.notebook_mib * 2**20
+    try:
+        data = files.read(folder, name, limit + 1)
+    except files.NotAFile as error:
+        raise NotebookError(str(error)) from None
+    if len(data) > limit:
+        raise NotebookError(
+            f"{shown} is larger than {limits.notebook_mib} MiB (limits.notebook_mib), so it was "
+            "not read: clear its outputs (Edit → Clear All Outputs) and save it again"
+        )
+    if not data.strip():
+        raise NotebookError(f"{shown} is empty ({len(data)} bytes): save the notebook and hand "
+                            "it in again")  # fmt: skip
+    notebook = _parsed(data, shown)
+    cells = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        if cell.get("cell_type") == "code" and cell.source.strip():
+            cells.append(_cell(number, cell.source))
+    if not cells:
+        raise NotebookError(f"{shown} has no code cells: hand in the notebook with your code")
+    if len(cells) > MAX_CELLS:
+        raise NotebookError(f"{shown} has {len(cells):,} code cells; grade runs at most "
+                            f"{MAX_CELLS:,}")  # fmt: skip
+    return Notebook(file=name, cells=tuple(cells))
+
+
+def _parsed(data: bytes, shown: str) -> Any:
+    """The notebook node of nbformat 4 in `data`, validated; NotebookError otherwise."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotebookError(f"{shown} is not UTF-8 text (byte {error.start}): it is not a "
+                            "notebook saved by Jupyter") from None  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cell ids missing from notebooks before nbformat 4.5
+        try:
+            notebook = nbformat.reader.reads(text)  # type: ignore[no-untyped-call]
+        except nbformat.reader.NotJSONError:
+            raise NotebookError(f"{shown} is not valid JSON{_json_where(text)}: it is not a "
+                                "notebook Jupyter can open; save it again") from None  # fmt: skip
+        except RecursionError:
+            raise NotebookError(f"{shown} is JSON nested too deep: not a notebook") from None
+        except Exception:  # JSON that is not a notebook object: a list, a string, no version
+            raise NotebookError(f"{shown} is JSON but not a notebook (no version)") from None
+        major = notebook.get("nbformat")
+        if major != 4:
+            raise NotebookError(
+                f"{shown} is nbformat {major}, written by an old Jupyter; grade reads nbformat "
+                "4: open it in Jupyter or Colab and save it again"
+            )
+        try:
+            nbformat.validate(notebook)
+        except nbformat.ValidationError as error:
+            where = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]"
+                            for p in getattr(error, "absolute_path", []))  # fmt: skip
+            text = str(getattr(error, "message", error)).splitlines()[0][:300]
+            raise NotebookError(
+                f"{shown} is not a valid notebook: at notebook{where}, {text} (nbformat's "
+                "validation); open it in Jupyter and save it again"
+            ) from None
+    return notebook
+
+
+def _json_where(text: str) -> str:
+    """` (line 3, column 5: Expecting ',' delimiter)`, from the standard library's parser."""
+    import json
+
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return f" (line {error.lineno}, column {error.colno}: {error.msg})"
+    except (ValueError, RecursionError):
+        pass
+    return ""
+
+
+def _cell(number: int, source: str) -> Cell:
+    """A code cell, its IPython-only lines put out of the way when it is not plain Python."""
+    try:
+        ast.parse(source)
+        return Cell(number, source, source, (), skipped=False)
+    except (SyntaxError, ValueError):
+        pass
+    lines = source.split("\n")
+    notes: list[CellNote] = []
+    first = next(i for i, line in enumerate(lines) if line.strip())
+    if lines[first].lstrip().startswith("%%"):
+        magic = lines[first].strip()[2:].split(maxsplit=1)[0] if lines[first].strip()[2:] else ""
+        if magic not in PYTHON_CELL_MAGICS:
+            message = f"not run: %%{magic} makes the cell something other than Python (IPython)"
+            note = CellNote(line=first + 1, kind="cell-magic", code=lines[first], message=message)
+            return Cell(number, source, "", (note,), skipped=True)
+        notes.append(_note(first + 1, "magic", lines[first], "not run (IPython only); the cell's "
+                           "code below it ran once"))  # fmt: skip
+        lines[first] = ""
+    for index, line in enumerate(lines):
+        kind = _ipython_kind(line) if index != first or not notes else None
+        if kind is None:
+            continue
+        what = {"magic": "a magic", "shell": "a shell command", "help": "IPython help"}[kind]
+        notes.append(_note(index + 1, kind, line, f"not run: {what} (IPython only)"))
+        indent = line[: len(line) - len(line.lstrip())]
+        lines[index] = indent + "pass"
+    return Cell(number, source, "\n".join(lines), tuple(notes), skipped=False)
+
+
+def _ipython_kind(line: str) -> str | None:
+    if _SHELL.match(line):
+        return "shell"
+    if _MAGIC.match(line):
+        return "magic"
+    if _HELP.fullmatch(line):
+        return "help"
+    return None
+
+
+def _note(line: int, kind: str, code: str, message: str) -> CellNote:
+    return CellNote(line=line, kind=kind, code=code.strip()[:200], message=message)
+
+
+def first_line(source: str) -> str:
+    """A cell's first line of code, to find it by (cut to 80 characters)."""
+    line = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+# --- after the run -------------------------------------------------------------------------
+
+
+def run_view(
+    notebook: Notebook, answer: dict[str, Any] | None, failure: str | None, notes: list[str]
+) -> NotebookRun:
+    """The report's account of the notebook's run: each cell ran, failed (and why), was
+    skipped, or was never reached; `answer` is the sandbox's notebook stage (None if the run
+    ended before the last cell, `failure` saying how)."""
+    reported = {c["cell"]: c for c in (answer or {}).get("cells", [])}
+    running = _RUNNING.search(failure or "")
+    stopped = int(running.group(1)) if answer is None and running else None
+    if stopped is not None:
+        reported[stopped] = {"error": (failure or "").split("; cell ")[0]}
+    cells = []
+    for cell in notebook.cells:
+        got = reported.get(cell.number, {})
+        status = "skipped" if cell.skipped else "failed" if got.get("error") else "ran"
+        if answer is None and not cell.skipped and cell.number > (stopped or 0):
+            status = "not run"
+        cell_notes = [*cell.notes, *_missing(cell, got.get("missing", []))]
+        error = str(got.get("error", ""))
+        line = got.get("line")
+        machine = _machine_only(cell, line) if error else None
+        if machine is not None:
+            cell_notes.append(machine)
+        cells.append(
+            CellRun(
+                cell=cell.number,
+                first_line=cell.first_line,
+                status=status,
+                error=error,
+                line=line if isinstance(line, int) else None,
+                frames=[str(f) for f in got.get("frames", [])],
+                notes=sorted(cell_notes, key=lambda n: n.line),
+                source=cell.source[:MAX_SHOWN],
+            )
+        )
+    counts = {s: sum(c.status == s for c in cells) for s in ("ran", "failed", "skipped", "not run")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    message = f"{len(cells)} code cell{'s' * (len(cells) != 1)} run top to bottom: {summary}"
+    if failure:
+        message += f"; the run stopped ({failure}), so what the cells before it raised is not known"
+    return NotebookRun(
+        file=files.shown(notebook.file),
+        used=True,
+        message=message,
+        cells=cells,
+        network=str((answer or {}).get("network", "")),
+        notes=notes,
+    )
+
+
+def _missing(cell: Cell, missing: list[dict[str, Any]]) -> list[CellNote]:
+    """Imports of packages not installed here: Colab's own named as such."""
+    notes = []
+    lines = cell.source.split("\n")
+    for item in missing:
+        line, module = int(item.get("line", 0)), str(item.get("module", ""))
+        code = lines[line - 1] if 0 < line <= len(lines) else ""
+        if module.split(".")[0] == "google" or _COLAB.search(code):
+            notes.append(_note(line, "colab", code, f"{module} exists only on Google Colab; "
+                               "the rest of the cell ran"))  # fmt: skip
+        else:
+            notes.append(_note(line, "missing-import", code, f"{module} is not installed "
+                               "here; the rest of the cell ran"))  # fmt: skip
+    return notes
+
+
+def _machine_only(cell: Cell, line: Any) -> CellNote | None:
+    """The failing line, if it only runs on the student's machine: Colab or a Windows path."""
+    lines = cell.source.split("\n")
+    if not isinstance(line, int) or not 0 < line <= len(lines):
+        return None
+    code = lines[line - 1]
+    if _COLAB.search(code):
+        return _note(line, "colab", code, "runs only on Google Colab; grading went on")
+    if _WINDOWS.search(code):
+        return _note(line, "windows-path", code, "a path on the student's own computer; "
+                     "grading went on")  # fmt: skip
+    return None
+
+
+def failed_view(name: str, problem: str) -> NotebookRun:
+    """The account of a notebook that could not be read or run at all."""
+    return NotebookRun(file=files.shown(name), used=False, message=problem)
+
+
+def dat_notes(
+    folder: Path, written: list[dict[str, Any]], expected: Blocks, assignment: Assignment
+) -> list[str]:
+    """A note for each .dat file that running the notebook wrote with other values than the
+    file handed in (which is the one graded): worth no points, a hint at hidden state."""
+    notes = []
+    for item in written:
+        name, text = str(item.get("file", "")), str(item.get("text", ""))
+        try:
+            handed = files.read(folder, name, MAX_BYTES + 1)
+        except files.NotAFile:
+            notes.append(f"run top to bottom, your notebook writes {name}, which was not handed "
+                         "in: hand in the files it writes")  # fmt: skip
+            continue
+        differs = _differs(handed, text.encode(), folder / name, expected, assignment)
+        if differs:
+            notes.append(
+                f"run top to bottom, your notebook writes a different {name} ({differs}): "
+                "unseeded random data, or hidden notebook state? The one handed in is graded"
+            )
+    return notes
+
+
+def _differs(
+    handed: bytes, written: bytes, path: Path, expected: Blocks, assignment: Assignment
+) -> str:
+    """How the written file's gradients differ from the handed-in one's, or "" if they agree."""
+    sig_figs = assignment.significant_figures
+    shapes = {name: values.shape for name, values in expected.items()}
+    try:
+        old = match_blocks(printed_blocks(handed, path), shapes, sig_figs=sig_figs).blocks
+        new = match_blocks(printed_blocks(written, path), shapes, sig_figs=sig_figs).blocks
+    except DatFormatError:
+        return "" if handed.split() == written.split() else "its text differs"
+    differ = [
+        name
+        for name in expected
+        if (name in old) != (name in new)
+        or (name in old and not compare(new[name], old[name], sig_figs).agree)
+    ]
+    if not differ:
+        return ""
+    more = f" and {len(differ) - 1} more" if len(differ) > 1 else ""
+    return f"{differ[0]}{more} differ{'s' * (len(differ) == 1)}"

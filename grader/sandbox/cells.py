@@ -1,0 +1,248 @@
+"""A notebook's code cells run top to bottom in one fresh namespace, in the worker.
+
+As Jupyter's "Restart and Run All" would, but a cell that raises does not stop the run: its
+error is recorded (the line of the cell, the exception, the student's frames) and the next cell
+runs, so that functions defined after a broken cell are still there to grade. Cells run
+statement by statement, so that a top-level `import` of a package not installed here (and
+Colab's `google.colab`) is recorded and the rest of its cell still runs. Each cell is compiled
+under the name `<folder>/<notebook>, cell N`: a traceback, and every message the child builds
+from one, reads `hw1.ipynb, cell 3, line 4`, and linecache holds the cell's lines for it.
+
+The grader (grader/notebook.py) already put IPython-only lines out of the way. The contract's
+functions are then taken from the namespace, with a hint naming what looks like them when one
+is missing; a notebook written before the contract, with its network as a global, has that
+global graded if it is the only network of the right sizes.
+
+Like child.py, this file imports nothing of the grader: it runs inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import copy
+import difflib
+import inspect
+import linecache
+import os
+import re
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+MAX_DAT = 2**20  # bytes of a .dat file the notebook wrote that are sent back to compare
+MAX_FRAMES = 20
+HINTS = {  # words in a name that look like a contract function of each kind
+    "network": ("build", "network", "net", "model", "make", "create", "mlp"),
+    "backprop": ("backprop", "backward", "grad", "gradient", "manual", "chain"),
+}
+
+
+class Missing(Exception):
+    """A contract function the notebook does not define; the message names what looks like it."""
+
+
+def run(
+    notebook: dict[str, Any], folder: str, doing: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the notebook's cells; what happened to each (only cells with something to say) and
+    the .dat files whose bytes it changed, and the namespace the cells left."""
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    namespace["display"] = _display  # IPython's, which notebooks call to show a value
+    before = {name: _read(name) for name in notebook["dat_files"]}
+    cells = []
+    for cell in notebook["cells"]:
+        number, code = cell["cell"], cell["code"]
+        doing(f"cell {number} was running: {_first_line(code)}")
+        filename = f"{os.path.join(folder, notebook['file'])}, cell {number}"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        record = _run_cell(code, filename, namespace, folder)
+        if record:
+            cells.append({"cell": number, **record})
+    written = [
+        {"file": name, "text": text}
+        for name in notebook["dat_files"]
+        if (text := _read(name)) is not None and text != before[name]
+    ]
+    return {"cells": cells, "written": written}, namespace
+
+
+def _display(*values: Any, **_: Any) -> None:
+    for value in values:
+        print(repr(value))
+
+
+def _first_line(code: str) -> str:
+    line = next((line.strip() for line in code.splitlines() if line.strip()), "")
+    return line[:80]
+
+
+def _read(name: str) -> str | None:
+    """A .dat file in the working directory as text (None if it is not there or too big)."""
+    try:
+        with open(name, "rb") as file:
+            data = file.read(MAX_DAT + 1)
+    except OSError:
+        return None
+    return data.decode("utf-8", errors="replace") if len(data) <= MAX_DAT else None
+
+
+def _run_cell(code: str, filename: str, namespace: dict[str, Any], folder: str) -> dict[str, Any]:
+    """One cell, statement by statement; its error (which ends it) and the imports of missing
+    packages (which do not), or nothing."""
+    try:
+        tree = ast.parse(code, filename)
+    except SyntaxError as error:
+        return {"error": f"SyntaxError: {error.msg}", "line": error.lineno or 1}
+    except ValueError as error:  # a null byte
+        return {"error": f"SyntaxError: {error}", "line": 1}
+    missing: list[dict[str, Any]] = []
+    for statement in tree.body:
+        try:
+            exec(compile(ast.Module([statement], []), filename, "exec"), namespace)
+        except BaseException as error:  # SystemExit too: Jupyter shows it and goes on
+            module = _not_installed(statement, error, folder)
+            if module:
+                missing.append({"line": statement.lineno, "module": module})
+                continue
+            record = _error(error, filename, statement.lineno)
+            return record | ({"missing": missing} if missing else {})
+    return {"missing": missing} if missing else {}
+
+
+def _not_installed(statement: ast.stmt, error: BaseException, folder: str) -> str:
+    """The module a top-level import could not find, if that is what failed (and it is not
+    one of the student's own files, whose import errors are theirs to see)."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return ""
+    if not isinstance(statement, ast.Import | ast.ImportFrom):
+        return ""
+    top = error.name.split(".")[0]
+    if os.path.exists(os.path.join(folder, top + ".py")) or os.path.isdir(
+        os.path.join(folder, top)
+    ):
+        return ""
+    if isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+        return statement.module
+    return error.name
+
+
+def _error(error: BaseException, filename: str, default_line: int) -> dict[str, Any]:
+    """The error that ended a cell: its type and message, the cell's line, the frames in the
+    student's files (cells and modules), outermost first."""
+    try:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    except Exception:  # an exception whose __str__ raises
+        text = f"{type(error).__name__} (its message could not be read)"
+    folder = os.path.dirname(filename.rsplit(", cell ", 1)[0])
+    line, frames = default_line, []
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename == filename:
+            line = frame.lineno or line
+        if frame.filename.startswith(folder + os.sep):
+            where = os.path.relpath(frame.filename, folder)
+            frames.append(f"{where}, line {frame.lineno}, in {frame.name}")
+    if isinstance(error, SyntaxError) and error.filename == filename and error.lineno:
+        line = error.lineno
+    return {"error": text[:2000], "line": line, "frames": frames[-MAX_FRAMES:]}
+
+
+# --- the contract's functions from the namespace ----------------------------------------------
+
+
+def function(namespace: dict[str, Any], name: str, kind: str, notebook: str) -> Callable[..., Any]:
+    """The notebook's function `name`; Missing naming what looks like it if there is none."""
+    value = namespace.get(name)
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    if value is not None:
+        raise Missing(f"{notebook}: {name} is a {type(value).__name__}, not a function")
+    raise Missing(f"{notebook} defines no {name}(){_looks_like(namespace, name, kind)}")
+
+
+def _looks_like(namespace: dict[str, Any], name: str, kind: str) -> str:
+    """`; it defines backward_propagation(X, parameters) in cell 7: rename it or wrap it`."""
+    defined = {
+        key: value
+        for key, value in namespace.items()
+        if not key.startswith("_") and _defined_in_cells(value)
+    }
+    words = HINTS[kind]
+    close = difflib.get_close_matches(name, list(defined), n=3, cutoff=0.6)
+    close += [key for key in defined if key not in close and any(w in key.lower() for w in words)]
+    if not close:
+        return ""
+    shown = ", ".join(_signature(key, defined[key]) for key in close[:3])
+    return f"; it defines {shown}: rename it to {name}() or wrap it in {name}()"
+
+
+def _defined_in_cells(value: Any) -> bool:
+    code = getattr(value, "__code__", None) or getattr(value.__init__, "__code__", None)
+    return code is not None and ", cell " in code.co_filename
+
+
+def _signature(key: str, value: Any) -> str:
+    try:
+        signature = str(inspect.signature(value))
+    except (TypeError, ValueError):
+        signature = "(...)"
+    cell = re.search(r", (cell \d+)$", getattr(getattr(value, "__code__", None), "co_filename", ""))
+    return f"{key}{signature}" + (f" in {cell.group(1)}" if cell else "")
+
+
+def network_global(
+    namespace: dict[str, Any], sizes: list[int], notebook: str, name: str
+) -> tuple[Any, str]:
+    """The one torch.nn.Module among the globals that maps `sizes[0]` inputs to `sizes[1]`
+    outputs, as a copy, and its name; Missing saying what there is otherwise."""
+    import torch
+
+    found: dict[int, list[str]] = {}
+    modules: dict[int, Any] = {}
+    for key, value in namespace.items():
+        if isinstance(value, torch.nn.Module) and not key.startswith("_"):
+            found.setdefault(id(value), []).append(key)
+            modules[id(value)] = value
+    fits = [i for i in found if _fits(modules[i], sizes)]
+    if len(fits) == 1:
+        module = modules[fits[0]]
+        with contextlib.suppress(Exception):  # the notebook's own stays as the cells left it
+            module = copy.deepcopy(module)
+        return module, found[fits[0]][0]
+    where = f"{sizes[0]} inputs and {sizes[1]} output{'s' * (sizes[1] > 1)}"
+    if fits:
+        names = ", ".join(found[i][0] for i in fits)
+        raise Missing(
+            f"{notebook} defines no {name}() and several networks of {where}: {names}; define "
+            f"{name}() returning the one to grade"
+        )
+    others = ", ".join(f"{found[i][0]} ({type(modules[i]).__name__})" for i in found)
+    there = f" (its networks, {others}, do not take {where})" if others else ""
+    classes = [
+        key
+        for key, value in namespace.items()
+        if isinstance(value, type)
+        and issubclass(value, torch.nn.Module)
+        and _defined_in_cells(value)
+    ]
+    hint = f"; it defines class {classes[0]}: define {name}() returning {classes[0]}()"
+    raise Missing(
+        f"{notebook} defines no {name}() and no global network of {where}{there}"
+        + (hint if classes else "")
+    )
+
+
+def _fits(module: Any, sizes: list[int]) -> bool:
+    """Whether the module has parameters, takes `sizes[0]` inputs and gives `sizes[1]` outputs."""
+    import torch
+
+    try:
+        parameter = next(iter(module.parameters()), None)
+        if parameter is None:
+            return False
+        with torch.no_grad():
+            out = module(torch.zeros(1, sizes[0], dtype=parameter.dtype))
+        return isinstance(out, torch.Tensor) and out.numel() == sizes[1]
+    except Exception:
+        return False
