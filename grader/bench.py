@@ -3,8 +3,10 @@
 Grades N copies of submissions/correct with every guarantee on (the sandbox as this machine
 allows, every report and class output written) and prints milliseconds per student, beside
 the cost of one fresh `python -c "import torch"` measured in the same run: what a grader that
-starts an interpreter per student pays before grading anything. Then times `grade` on one
-student from the command line, cold, against a bare `import torch`. A measurement, not a test.
+starts an interpreter per student pays before grading anything. Then the same class handed in
+as notebooks (the same code as cells, one notebook per student), against the modules. Then
+times `grade` on one student from the command line, cold, against a bare `import torch`. A
+measurement, not a test.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import nbformat
 
 from grader import api
 from grader.assignment import load_assignment
@@ -36,15 +40,31 @@ def fresh_import_seconds(repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def class_seconds(students: int, jobs: int, work: Path, assignment_name: str) -> float:
-    """Wall time to grade `students` copies of the correct example, reports included."""
+def class_seconds(
+    students: int, jobs: int, work: Path, assignment_name: str, form: str = "modules"
+) -> float:
+    """Wall time to grade `students` copies of the correct example, reports included; handed
+    in as the modules, or as one notebook holding the same code."""
     assignment = load_assignment(assignment_name)
-    folder = work / f"class-{students}"
+    folder = work / f"class-{form}-{students}"
     for number in range(students):
-        shutil.copytree(EXAMPLE, folder / f"student{number:04d}")
+        student = folder / f"student{number:04d}"
+        shutil.copytree(EXAMPLE, student)
+        if form == "notebook":
+            as_notebook(student)
     start = time.perf_counter()
-    api.grade_paths([folder], assignment, work / f"reports-{students}", jobs=jobs, force=True)
+    reports = work / f"reports-{form}-{students}"
+    api.grade_paths([folder], assignment, reports, jobs=jobs, force=True)
     return time.perf_counter() - start
+
+
+def as_notebook(student: Path) -> None:
+    """The student's network.py and backprop.py turned into the cells of hw1.ipynb."""
+    cells = [nbformat.v4.new_markdown_cell("# Assignment 1")]
+    for module in ("network.py", "backprop.py"):
+        cells.append(nbformat.v4.new_code_cell((student / module).read_text()))
+        (student / module).unlink()
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), student / "hw1.ipynb")
 
 
 def one_student_seconds(work: Path, assignment_name: str) -> float:
@@ -71,11 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     fresh = fresh_import_seconds()
     print(f"fresh `python -c 'import torch'`: {fresh * 1000:.0f} ms")
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
-        print(f"{'students':>9} {'wall s':>8} {'ms/student':>11} {'vs fresh':>9}")
+        print(f"{'form':>9} {'students':>9} {'wall s':>8} {'ms/student':>11} {'vs fresh':>9}")
         for students in args.students:
-            seconds = class_seconds(students, args.jobs, Path(tmp), args.assignment)
-            per = seconds / students
-            print(f"{students:>9} {seconds:>8.1f} {per * 1000:>11.1f} {fresh / per:>8.0f}×")
+            modules = 0.0
+            for form in ("modules", "notebook"):
+                seconds = class_seconds(students, args.jobs, Path(tmp), args.assignment, form)
+                per = seconds / students
+                ratio = f"  {seconds / modules:.2f}× the modules" if modules else ""
+                modules = modules or seconds
+                print(f"{form:>9} {students:>9} {seconds:>8.1f} {per * 1000:>11.1f} "
+                      f"{fresh / per:>8.0f}×{ratio}")  # fmt: skip
         one = one_student_seconds(Path(tmp), args.assignment)
         print(f"`grade` on one student, cold: {one * 1000:.0f} ms = {one / fresh:.2f}× a bare "
               "`import torch`")  # fmt: skip

@@ -179,7 +179,7 @@ def _parsed(data: bytes, shown: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cell ids missing from notebooks before nbformat 4.5
         try:
-            notebook = nbformat.reader.reads(text)  # type: ignore[no-untyped-call]
+            notebook = nbformat.reader.reads(text)
         except nbformat.reader.NotJSONError:
             raise NotebookError(f"{shown} is not valid JSON{_json_where(text)}: it is not a "
                                 "notebook Jupyter can open; save it again") from None  # fmt: skip

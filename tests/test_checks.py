@@ -8,12 +8,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import numpy as np
 import pytest
 
-from grader.assignment import load_assignment
+from grader import notebook
+from grader.assignment import Limits, load_assignment
 from grader.checks import Context, architecture, dat_files, no_autograd
 from grader.dat import format_dat
+from grader.notebook import Notebook
 from grader.sandbox.run import Outcome
 from grader.truth import ground_truth
 
@@ -218,6 +221,39 @@ def test_source_scan_follows_relative_imports_of_a_package(tmp_path: Path) -> No
     )
     found = no_autograd.source_uses(package / "__init__.py", "backprop", tmp_path)
     assert found == ["backprop/core.py, line 3, in grads(): uses torch.func.grad"]
+
+
+def _notebook(folder: Path, *cells: str) -> Notebook:
+    """A notebook of `cells` (a markdown cell first), read as grade reads one."""
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# HW1")])
+    book.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nbformat.write(book, folder / "hw1.ipynb")
+    return notebook.read(folder, "hw1.ipynb", Limits())
+
+
+def test_notebook_scan_looks_at_backprop_and_what_it_calls(tmp_path: Path) -> None:
+    """In a notebook, the cells that use autograd for torch_autograd.dat are not backprop's: only
+    backprop as the cells left it and what it calls are scanned, named by cell and line."""
+    book = _notebook(
+        tmp_path,
+        "import torch\nloss = net(x).sum()\nloss.backward()\ng = torch.autograd.grad(loss, [])",
+        "def backprop(w, b, x, y):\n    return torch.autograd.grad(w, b)  # an early try",
+        "%matplotlib inline\ndef helper(w):\n    return torch.func.grad(f)(w)",
+        "def backprop(w, b, x, y):\n    return helper(w)",
+    )
+    assert no_autograd.notebook_uses(book, "backprop", tmp_path) == [
+        "hw1.ipynb, cell 4, line 3, in helper(): uses torch.func.grad"
+    ]
+
+
+def test_notebook_scan_passes_honest_backprop_beside_autograd_cells(tmp_path: Path) -> None:
+    book = _notebook(
+        tmp_path,
+        "import torch\nimport numpy as np\nloss.backward()\ng = torch.autograd.grad(loss, [])",
+        "def backprop(w, b, x, y):\n    return [np.outer(x, x)], [x]",
+        "def broken(:\n",
+    )
+    assert no_autograd.notebook_uses(book, "backprop", tmp_path) == []
 
 
 def test_source_scan_of_a_broken_file_finds_nothing(tmp_path: Path) -> None:

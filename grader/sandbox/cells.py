@@ -50,7 +50,8 @@ def run(
     the .dat files whose bytes it changed, and the namespace the cells left."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     namespace["display"] = _display  # IPython's, which notebooks call to show a value
-    before = {name: _read(name) for name in notebook["dat_files"]}
+    dats = {name: os.path.join(folder, name) for name in notebook["dat_files"]}
+    before = {name: _read(path) for name, path in dats.items()}
     cells = []
     for cell in notebook["cells"]:
         number, code = cell["cell"], cell["code"]
@@ -62,8 +63,8 @@ def run(
             cells.append({"cell": number, **record})
     written = [
         {"file": name, "text": text}
-        for name in notebook["dat_files"]
-        if (text := _read(name)) is not None and text != before[name]
+        for name, path in dats.items()
+        if (text := _read(path)) is not None and text != before[name]
     ]
     return {"cells": cells, "written": written}, namespace
 
@@ -78,10 +79,10 @@ def _first_line(code: str) -> str:
     return line[:80]
 
 
-def _read(name: str) -> str | None:
-    """A .dat file in the working directory as text (None if it is not there or too big)."""
+def _read(path: str) -> str | None:
+    """A .dat file of the private copy as text (None if it is not there or too big)."""
     try:
-        with open(name, "rb") as file:
+        with open(path, "rb") as file:
             data = file.read(MAX_DAT + 1)
     except OSError:
         return None
