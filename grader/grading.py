@@ -72,13 +72,8 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     else:
         outcome = Outcome.refused(problem)
     if book is not None:
-        written = outcome.stages.get("notebook", {}).get("written", [])
-        notes = notebook.dat_notes(folder, written, truths[0].gradient_blocks, assignment)
-        answer = outcome.stages.get("notebook")
-        view = notebook.run_view(book, answer, outcome.failures.get("notebook"), notes)
-        network = outcome.stages.get("network", {}).get("global")
-        if network:
-            view = view.model_copy(update={"network": str(network)})
+        notes = notebook.dat_notes(folder, outcome, truths[0].gradient_blocks, assignment)
+        view = notebook.run_view(book, outcome, notes)
     context = Context(
         assignment=assignment,
         folder=folder,

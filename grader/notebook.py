@@ -30,6 +30,7 @@ from grader.dat import Blocks
 from grader.dat_match import MAX_BYTES, match_blocks, printed_blocks
 from grader.errors import DatFormatError
 from grader.result import CellNote, CellRun, NotebookRun
+from grader.sandbox.run import Outcome
 
 SUFFIX = ".ipynb"
 MAX_CELLS = 2000  # code cells run; real notebooks of this homework have under 60
@@ -272,12 +273,12 @@ def first_line(source: str) -> str:
 # --- after the run -------------------------------------------------------------------------
 
 
-def run_view(
-    notebook: Notebook, answer: dict[str, Any] | None, failure: str | None, notes: list[str]
-) -> NotebookRun:
+def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> NotebookRun:
     """The report's account of the notebook's run: each cell ran, failed (and why), was
-    skipped, or was never reached; `answer` is the sandbox's notebook stage (None if the run
-    ended before the last cell, `failure` saying how)."""
+    skipped, or was never reached (when the run ended before the last cell); the global
+    graded as the network, if one was; `notes` from running it, worth no points."""
+    answer = outcome.stages.get("notebook")
+    failure = outcome.failures.get("notebook")
     reported = {c["cell"]: c for c in (answer or {}).get("cells", [])}
     running = _RUNNING.search(failure or "")
     stopped = int(running.group(1)) if answer is None and running else None
@@ -317,7 +318,7 @@ def run_view(
         used=True,
         message=message,
         cells=cells,
-        network=str((answer or {}).get("network", "")),
+        network=str(outcome.stages.get("network", {}).get("global", "")),
         notes=notes,
     )
 
@@ -358,12 +359,12 @@ def failed_view(name: str, problem: str) -> NotebookRun:
 
 
 def dat_notes(
-    folder: Path, written: list[dict[str, Any]], expected: Blocks, assignment: Assignment
+    folder: Path, outcome: Outcome, expected: Blocks, assignment: Assignment
 ) -> list[str]:
     """A note for each .dat file that running the notebook wrote with other values than the
     file handed in (which is the one graded): worth no points, a hint at hidden state."""
     notes = []
-    for item in written:
+    for item in outcome.stages.get("notebook", {}).get("written", []):
         name, text = str(item.get("file", "")), str(item.get("text", ""))
         try:
             handed = files.read(folder, name, MAX_BYTES + 1)

@@ -377,26 +377,26 @@ def _network_stage(request: Json, namespace: Json | None) -> tuple[Json, Any]:
     contract = request["network"]
     kwargs = contract["kwargs"]
     call = f"{contract['function']}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    where = f"{contract['module']}.py" if namespace is None else request["notebook"]["file"]
     source = ""
     if namespace is not None and not callable(namespace.get(contract["function"])):
-        notebook = request["notebook"]
+        _doing("network", f"looking for the network among the globals of {where}")
         try:
             net, source = cells.network_global(
-                namespace, notebook["sizes"], notebook["file"], contract["function"]
+                namespace, request["notebook"]["sizes"], where, contract["function"]
             )
         except cells.Missing as error:
             raise InterfaceError(str(error)) from None
     else:
-        _doing("network", f"importing {contract['module']}.py")
+        _doing("network", f"importing {where}" if namespace is None else f"taking it from {where}")
         build = _contract_function(request, "network", namespace)
-        where = request["notebook"]["file"] if namespace is not None else f"{contract['module']}.py"
         _check_signature(build, where, call, **kwargs)
         _doing("network", f"calling {call}")
         net = build(**kwargs)
     if not isinstance(net, torch.nn.Module):
         raise InterfaceError(
-            f"{contract['module']}.py: {contract['function']}() returned "
-            f"{type(net).__name__}; expected a torch.nn.Module"
+            f"{where}: {contract['function']}() returned {type(net).__name__}; expected a "
+            "torch.nn.Module"
         )
     dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
     x = torch.tensor(request["calls"][0]["x"], dtype=dtype).reshape(1, -1)
