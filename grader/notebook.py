@@ -13,15 +13,17 @@ errors cell by cell, and takes the contract's functions from that namespace.
 from __future__ import annotations
 
 import ast
+import io
+import json
 import os
 import re
+import tokenize
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import nbformat.reader
 
 from grader import files
 from grader.assignment import Assignment, Contract, Limits
@@ -171,53 +173,57 @@ def read(folder: Path, name: str, limits: Limits) -> Notebook:
 
 
 def _parsed(data: bytes, shown: str) -> Any:
-    """The notebook node of nbformat 4 in `data`, validated; NotebookError otherwise."""
+    """The notebook node of nbformat 4 in `data`, validated; NotebookError otherwise. The JSON
+    is looked at first, so that each way of not being a notebook is said as itself."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise NotebookError(f"{shown} is not UTF-8 text (byte {error.start}): it is not a "
                             "notebook saved by Jupyter") from None  # fmt: skip
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NotebookError(
+            f"{shown} is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg}): it is not a notebook Jupyter can open; save it again"
+        ) from None
+    except RecursionError:
+        raise NotebookError(f"{shown} is JSON nested too deep: not a notebook") from None
+    major = raw.get("nbformat") if isinstance(raw, dict) else None
+    if not isinstance(major, int) or isinstance(major, bool):
+        what = "an object without nbformat" if isinstance(raw, dict) else type(raw).__name__
+        raise NotebookError(f"{shown} is JSON but not a notebook ({what})")
+    if major != 4:
+        when = "an old Jupyter" if major < 4 else "a Jupyter newer than grade knows"
+        raise NotebookError(
+            f"{shown} is nbformat {major}, written by {when}; grade reads nbformat 4: open it "
+            "in Jupyter or Colab and save it again"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cell ids missing from notebooks before nbformat 4.5
         try:
-            notebook = nbformat.reader.reads(text)
-        except nbformat.reader.NotJSONError:
-            raise NotebookError(f"{shown} is not valid JSON{_json_where(text)}: it is not a "
-                                "notebook Jupyter can open; save it again") from None  # fmt: skip
-        except RecursionError:
-            raise NotebookError(f"{shown} is JSON nested too deep: not a notebook") from None
-        except Exception:  # JSON that is not a notebook object: a list, a string, no version
-            raise NotebookError(f"{shown} is JSON but not a notebook (no version)") from None
-        major = notebook.get("nbformat")
-        if major != 4:
-            raise NotebookError(
-                f"{shown} is nbformat {major}, written by an old Jupyter; grade reads nbformat "
-                "4: open it in Jupyter or Colab and save it again"
-            )
-        try:
+            notebook = nbformat.from_dict(raw)
             nbformat.validate(notebook)
+            nbformat.v4.rwbase.rejoin_lines(notebook)  # sources given as lists of lines
         except nbformat.ValidationError as error:
-            where = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]"
-                            for p in getattr(error, "absolute_path", []))  # fmt: skip
-            text = str(getattr(error, "message", error)).splitlines()[0][:300]
             raise NotebookError(
-                f"{shown} is not a valid notebook: at notebook{where}, {text} (nbformat's "
-                "validation); open it in Jupyter and save it again"
+                f"{shown} is not a valid notebook: {_invalid(error)} (nbformat's validation); "
+                "open it in Jupyter and save it again"
             ) from None
     return notebook
 
 
-def _json_where(text: str) -> str:
-    """` (line 3, column 5: Expecting ',' delimiter)`, from the standard library's parser."""
-    import json
-
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as error:
-        return f" (line {error.lineno}, column {error.colno}: {error.msg})"
-    except (ValueError, RecursionError):
-        pass
-    return ""
+def _invalid(error: Exception) -> str:
+    """`at cell 2's source, 5 is not valid under any of the given schemas`: where, counting
+    cells from 1 as the report does, and what."""
+    path = list(getattr(error, "absolute_path", []))
+    where = ""
+    if len(path) >= 2 and path[0] == "cells" and isinstance(path[1], int):
+        where = f"cell {path[1] + 1}" + "".join(f"[{p!r}]" for p in path[2:])
+    elif path:
+        where = "notebook" + "".join(f"[{p!r}]" for p in path)
+    message = str(getattr(error, "message", error)).splitlines()[0][:300]
+    return f"at {where}, {message}" if where else message
 
 
 def _cell(number: int, source: str) -> Cell:
@@ -228,6 +234,7 @@ def _cell(number: int, source: str) -> Cell:
     except (SyntaxError, ValueError):
         pass
     lines = source.split("\n")
+    starts = _statement_starts(source)
     notes: list[CellNote] = []
     first = next(i for i, line in enumerate(lines) if line.strip())
     if lines[first].lstrip().startswith("%%"):
@@ -241,13 +248,38 @@ def _cell(number: int, source: str) -> Cell:
         lines[first] = ""
     for index, line in enumerate(lines):
         kind = _ipython_kind(line) if index != first or not notes else None
-        if kind is None:
-            continue
+        if kind is None or (starts is not None and index + 1 not in starts):
+            continue  # not IPython's: inside a string or brackets, or a continued line
         what = {"magic": "a magic", "shell": "a shell command", "help": "IPython help"}[kind]
         notes.append(_note(index + 1, kind, line, f"not run: {what} (IPython only)"))
         indent = line[: len(line) - len(line.lstrip())]
         lines[index] = indent + "pass"
     return Cell(number, source, "\n".join(lines), tuple(notes), skipped=False)
+
+
+def _statement_starts(source: str) -> set[int] | None:
+    """The lines (from 1) on which a statement starts, as Python's tokenizer reads the cell
+    (IPython's `!` and `?` come through it as error tokens); None if it cannot be read."""
+    starts: set[int] = set()
+    depth, expect = 0, True
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.NEWLINE:
+                expect = True
+            elif token.type in _LAYOUT:
+                continue
+            else:
+                if expect and depth == 0:
+                    starts.add(token.start[0])
+                    expect = False
+                if token.type == tokenize.OP:
+                    depth += (token.string in "([{") - (token.string in ")]}")
+    except (tokenize.TokenError, SyntaxError):  # IndentationError among them
+        return None
+    return starts
+
+
+_LAYOUT = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 
 
 def _ipython_kind(line: str) -> str | None:
@@ -293,7 +325,7 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
         cell_notes = [*cell.notes, *_missing(cell, got.get("missing", []))]
         error = str(got.get("error", ""))
         line = got.get("line")
-        machine = _machine_only(cell, line) if error else None
+        machine = _machine_only(cell, line, error) if error else None
         if machine is not None:
             cell_notes.append(machine)
         cells.append(
@@ -339,15 +371,16 @@ def _missing(cell: Cell, missing: list[dict[str, Any]]) -> list[CellNote]:
     return notes
 
 
-def _machine_only(cell: Cell, line: Any) -> CellNote | None:
-    """The failing line, if it only runs on the student's machine: Colab or a Windows path."""
+def _machine_only(cell: Cell, line: Any, error: str) -> CellNote | None:
+    """The failing line, if it only runs on the student's machine: Colab, or a Windows path
+    (on the line, or in the error: a path built from a variable set elsewhere)."""
     lines = cell.source.split("\n")
     if not isinstance(line, int) or not 0 < line <= len(lines):
         return None
     code = lines[line - 1]
-    if _COLAB.search(code):
+    if _COLAB.search(code) or _COLAB.search(error):
         return _note(line, "colab", code, "runs only on Google Colab; grading went on")
-    if _WINDOWS.search(code):
+    if _WINDOWS.search(code) or _WINDOWS.search(error):
         return _note(line, "windows-path", code, "a path on the student's own computer; "
                      "grading went on")  # fmt: skip
     return None

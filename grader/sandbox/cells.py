@@ -44,10 +44,11 @@ class Missing(Exception):
 
 
 def run(
-    notebook: dict[str, Any], folder: str, doing: Callable[[str], None]
+    notebook: dict[str, Any], folder: str, doing: Callable[[str], None], memory_limit: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the notebook's cells; what happened to each (only cells with something to say) and
-    the .dat files whose bytes it changed, and the namespace the cells left."""
+    the .dat files whose bytes it changed, and the namespace the cells left. `memory_limit`,
+    in words, names the limit a cell that runs out of memory reached."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     namespace["display"] = _display  # IPython's, which notebooks call to show a value
     dats = {name: os.path.join(folder, name) for name in notebook["dat_files"]}
@@ -58,7 +59,7 @@ def run(
         doing(f"cell {number} was running: {_first_line(code)}")
         filename = f"{os.path.join(folder, notebook['file'])}, cell {number}"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-        record = _run_cell(code, filename, namespace, folder)
+        record = _run_cell(code, filename, namespace, folder, memory_limit)
         if record:
             cells.append({"cell": number, **record})
     written = [
@@ -89,7 +90,9 @@ def _read(path: str) -> str | None:
     return data.decode("utf-8", errors="replace") if len(data) <= MAX_DAT else None
 
 
-def _run_cell(code: str, filename: str, namespace: dict[str, Any], folder: str) -> dict[str, Any]:
+def _run_cell(
+    code: str, filename: str, namespace: dict[str, Any], folder: str, memory_limit: str
+) -> dict[str, Any]:
     """One cell, statement by statement; its error (which ends it) and the imports of missing
     packages (which do not), or nothing."""
     try:
@@ -107,7 +110,7 @@ def _run_cell(code: str, filename: str, namespace: dict[str, Any], folder: str) 
             if module:
                 missing.append({"line": statement.lineno, "module": module})
                 continue
-            record = _error(error, filename, statement.lineno)
+            record = _error(error, filename, statement.lineno, memory_limit)
             return record | ({"missing": missing} if missing else {})
     return {"missing": missing} if missing else {}
 
@@ -129,13 +132,17 @@ def _not_installed(statement: ast.stmt, error: BaseException, folder: str) -> st
     return error.name
 
 
-def _error(error: BaseException, filename: str, default_line: int) -> dict[str, Any]:
+def _error(
+    error: BaseException, filename: str, default_line: int, memory_limit: str
+) -> dict[str, Any]:
     """The error that ended a cell: its type and message, the cell's line, the frames in the
     student's files (cells and modules), outermost first."""
     try:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     except Exception:  # an exception whose __str__ raises
         text = f"{type(error).__name__} (its message could not be read)"
+    if isinstance(error, MemoryError) or "can't allocate memory" in text:
+        text = f"stopped: memory limit of {memory_limit} reached ({text[:200]})"
     folder = os.path.dirname(filename.rsplit(", cell ", 1)[0])
     line, frames = default_line, []
     for frame in traceback.extract_tb(error.__traceback__):
@@ -196,7 +203,8 @@ def network_global(
     namespace: dict[str, Any], sizes: list[int], notebook: str, name: str
 ) -> tuple[Any, str]:
     """The one torch.nn.Module among the globals that maps `sizes[0]` inputs to `sizes[1]`
-    outputs, as a copy, and its name; Missing saying what there is otherwise."""
+    outputs (not counting one inside another), as a copy, and its name; Missing saying what
+    there is otherwise."""
     import torch
 
     found: dict[int, list[str]] = {}
@@ -206,6 +214,8 @@ def network_global(
             found.setdefault(id(value), []).append(key)
             modules[id(value)] = value
     fits = [i for i in found if _fits(modules[i], sizes)]
+    inner = {id(m) for i in fits for m in list(modules[i].modules())[1:]}
+    fits = [i for i in fits if i not in inner]  # `model = nn.Sequential(net)`: the outer one
     if len(fits) == 1:
         module = modules[fits[0]]
         with contextlib.suppress(Exception):  # the notebook's own stays as the cells left it

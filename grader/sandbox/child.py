@@ -302,7 +302,9 @@ def _notebook_stage(request: Json) -> tuple[Json, Any]:
     """Run the notebook's cells (cells.py); its namespace is where the contract's functions are
     taken from. The contract's modules are that namespace too, for the graph script."""
     notebook = request["notebook"]
-    payload, namespace = cells.run(notebook, FOLDER, lambda what: _doing("notebook", what))
+    payload, namespace = cells.run(
+        notebook, FOLDER, lambda what: _doing("notebook", what), RUN.memory_limit
+    )
     for key in ("network", "backprop"):
         module = types.ModuleType(request[key]["module"])
         module.__dict__.update(namespace)
