@@ -214,16 +214,14 @@ def _parsed(data: bytes, shown: str) -> Any:
 
 
 def _invalid(error: Exception) -> str:
-    """`at cell 2's source, 5 is not valid under any of the given schemas`: where, counting
-    cells from 1 as the report does, and what."""
-    path = list(getattr(error, "absolute_path", []))
-    where = ""
-    if len(path) >= 2 and path[0] == "cells" and isinstance(path[1], int):
-        where = f"cell {path[1] + 1}" + "".join(f"[{p!r}]" for p in path[2:])
-    elif path:
-        where = "notebook" + "".join(f"[{p!r}]" for p in path)
+    """`cell 2's source: 5 is not valid under any of the given schemas`: where, counting cells
+    from 1 as the report does, and what."""
+    path = [str(part) for part in getattr(error, "absolute_path", [])]
+    where = ".".join(path)
+    if len(path) >= 2 and path[0] == "cells" and path[1].isdigit():
+        where = f"cell {int(path[1]) + 1}" + (f"'s {'.'.join(path[2:])}" if path[2:] else "")
     message = str(getattr(error, "message", error)).splitlines()[0][:300]
-    return f"at {where}, {message}" if where else message
+    return f"{where}: {message}" if where else message
 
 
 def _cell(number: int, source: str) -> Cell:

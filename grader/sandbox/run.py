@@ -140,8 +140,12 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
             )
             if notebook and "notebook" not in stages:
                 answer = answers.get("notebook", {})
-                if "ok" not in answer:
-                    failures["notebook"] = _failure("notebook", answer, ending)
+                if answer.get("ok") is not True:
+                    failures["notebook"] = (
+                        str(answer["error"])
+                        if "ok" in answer
+                        else _failure("notebook", answer, ending)
+                    )
                     stopped = f"the notebook did not run to its end: {failures['notebook']}"
                     for group in pending:
                         failures |= dict.fromkeys(GROUPS[group], stopped)
