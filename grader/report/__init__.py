@@ -9,8 +9,10 @@ and no external resources, and the same result always renders to the same bytes.
 This module holds the page's view model; the pictures are built beside it: `charts` (per check,
 each tensor's largest relative error against the limit), `tables` (per tensor, its entries and a
 heatmap of their errors), `graph_view` (the autograd graph of the loss, its card rendered once
-per graph), from the pieces in `svg` and the numbers of `formatting`. The filters of `markup`
-write the elements a page repeats by the thousand: table rows and SVG shapes.
+per graph), `notebook_view` (a notebook's cells as they ran, and the code around each line of
+the notebook a message names), from the pieces in `svg` and the numbers of `formatting`. The
+filters of `markup` write the elements a page repeats by the thousand: table rows and SVG
+shapes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from grader.report.charts import START_LABEL, ChartView, chart_view
 from grader.report.formatting import format_error, format_score, format_shape, format_value
 from grader.report.graph_view import graph_card
 from grader.report.jinja import template
+from grader.report.notebook_view import Excerpt, NotebookView, excerpts, notebook_view
 from grader.report.svg import Box, Label, LegendItem, Line
 from grader.report.tables import (
     HEATMAP_MAX,
@@ -39,7 +42,7 @@ from grader.report.tables import (
     heat_legend,
     table_view,
 )
-from grader.result import CheckResult, GradeResult, Status
+from grader.result import CheckResult, GradeResult, NotebookRun, Status
 
 __all__ = [
     "HEATMAP_MAX",
@@ -72,6 +75,14 @@ class DiagnosisView:
 
 
 @dataclass(frozen=True)
+class DetailView:
+    """One further line of a check, and the notebook's code where it points."""
+
+    text: str
+    code: tuple[Excerpt, ...]
+
+
+@dataclass(frozen=True)
 class CheckView:
     """One check's card."""
 
@@ -82,9 +93,10 @@ class CheckView:
     badge: str
     points: str
     message: str
+    message_code: tuple[Excerpt, ...]  # the notebook's code where the message points
     diagnoses_title: str
     diagnoses: tuple[DiagnosisView, ...]
-    details: tuple[str, ...]
+    details: tuple[DetailView, ...]
     chart: ChartView | None  # when the check has tables
     tables: tuple[TableView, ...]  # tensors shown entry by entry
     summaries: tuple[TableView, ...]  # tensors without entries: one line each
@@ -118,6 +130,7 @@ class ReportView:
     heat_legend: tuple[LegendItem, ...]
     start_label: str
     graph_card: Markup | None  # the autograd graph of the loss, when the child could walk it
+    notebook: NotebookView | None  # when a notebook was handed in
 
 
 def _anchor(position: int, check_id: str) -> str:
@@ -145,7 +158,9 @@ def _start(check: CheckResult) -> int | None:
     return None
 
 
-def _check_view(position: int, check: CheckResult, sig_figs: int) -> CheckView:
+def _check_view(
+    position: int, check: CheckResult, sig_figs: int, notebook: NotebookRun | None
+) -> CheckView:
     anchor = _anchor(position, check.id)
     names = [t.name for t in check.tables]
     start = _start(check)
@@ -154,6 +169,10 @@ def _check_view(position: int, check: CheckResult, sig_figs: int) -> CheckView:
         for i, t in enumerate(check.tables)
     ]
     n = len(check.diagnoses)
+    message = _without_first_diagnosis(check)
+    seen: set[tuple[int, int]] = set()  # places of the notebook shown already
+    message_code = excerpts(notebook, message, seen)
+    details = tuple(DetailView(d, excerpts(notebook, d, seen)) for d in check.details)
     return CheckView(
         anchor=anchor,
         id=check.id,
@@ -161,10 +180,11 @@ def _check_view(position: int, check: CheckResult, sig_figs: int) -> CheckView:
         status=check.status,
         badge=_BADGES[check.status],
         points=f"{format_score(check.score)} / {format_score(check.max_score)}",
-        message=_without_first_diagnosis(check),
+        message=message,
+        message_code=message_code,
         diagnoses_title="Likely mistake" if n == 1 else "Likely mistakes, most likely first",
         diagnoses=tuple(DiagnosisView(d.tensor or "", d.message) for d in check.diagnoses),
-        details=tuple(check.details),
+        details=details,
         chart=chart_view(anchor, check.tables, start, sig_figs) if check.tables else None,
         tables=tuple(v for v, t in zip(views, check.tables, strict=True) if t.expected),
         summaries=tuple(v for v, t in zip(views, check.tables, strict=True) if not t.expected),
@@ -192,11 +212,17 @@ def _summary(checks: Sequence[CheckResult]) -> str:
 
 def _limits(result: GradeResult) -> str:
     limits = result.limits
-    return (
+    said = (
         f"{limits.call_seconds:g} s per call, {limits.memory_mib} MiB of memory, "
         f"{limits.processes} processes, {limits.output_kib} KiB of output kept, "
         f"submissions up to {limits.submission_mib} MiB"
     )
+    if result.notebook is not None and result.notebook.used:
+        said += (
+            f", {limits.notebook_seconds:g} s for all of a notebook's cells, notebooks up to "
+            f"{limits.notebook_mib} MiB"
+        )
+    return said
 
 
 def report_view(result: GradeResult) -> ReportView:
@@ -214,7 +240,10 @@ def report_view(result: GradeResult) -> ReportView:
         bar_width=f"{100 * fraction:.1f}%",
         passed=result.passed and bool(result.checks),  # no checks is not a pass
         summary=_summary(result.checks),
-        checks=tuple(_check_view(i + 1, c, result.sig_figs) for i, c in enumerate(result.checks)),
+        checks=tuple(
+            _check_view(i + 1, c, result.sig_figs, result.notebook)
+            for i, c in enumerate(result.checks)
+        ),
         published_seed=str(result.seeds.published),
         hidden_seeds=", ".join(str(s) for s in result.seeds.hidden) or "none",
         sig_figs=str(result.sig_figs),
@@ -226,6 +255,7 @@ def report_view(result: GradeResult) -> ReportView:
         heat_legend=heat_legend(result.sig_figs),
         start_label=START_LABEL,
         graph_card=graph_card(result.graph),
+        notebook=notebook_view(result.notebook),
     )
 
 
