@@ -82,6 +82,11 @@ EXPECTED = {
         "22 of 22 gradients disagree on the published inputs; the first from the output is "
         "W11: 21 entries are NaN or infinite; worst entry [0, 0]: reference ",
     ),
+    "returns_arrays_of_eleven_dimensions": (
+        "backprop-gradients",
+        "error",
+        "backprop() on the published inputs: db[0] has 11 dimensions (1×1×1×1×1×1×1×1×1×1×21)",
+    ),
     "returns_wrong_shapes": (
         "backprop-gradients",
         "fail",

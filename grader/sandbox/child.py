@@ -49,6 +49,7 @@ STARTING = {
     "backprop": "starting the backprop stage",
 }
 MAX_ANSWER = 4 * 2**20  # bytes in a line, beyond twice the request's: run.py's MAX_ANSWER
+MAX_DIMS = 8  # of an array in an answer: answers.py's MAX_DIMS
 MAX_DOINGS = 10  # progress lines passed on per stage, beyond two per call: honest code sends fewer
 FOLDER = ""  # the private copy of the submission, the child's working directory (set by main)
 AUTOGRAD_MODULES = frozenset({"torch", "functorch"})  # where a route to autograd is named
@@ -587,9 +588,14 @@ def _as_gradients(returned: Any, contract: Json) -> Json:
         arrays = []
         for index, item in enumerate(items):
             try:
-                arrays.append(_packed(_to_array(item)))
+                array = _to_array(item)
             except (TypeError, ValueError) as error:
                 return {"error": f"{name}: {key}[{index}] is not an array of numbers ({error})"}
+            if array.ndim > MAX_DIMS:  # the grader would refuse the answer, saying less
+                shape = "×".join(map(str, array.shape))
+                return {"error": f"{name}: {key}[{index}] has {array.ndim} dimensions ({shape}); "
+                        "a gradient of a Linear layer has 2 (dW) or 1 (db)"}  # fmt: skip
+            arrays.append(_packed(array))
         out[key] = arrays
     return out
 
