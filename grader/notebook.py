@@ -76,12 +76,17 @@ class Notebook:
     file: str
     cells: tuple[Cell, ...]
 
+    @property
+    def shown(self) -> str:
+        """Its name as messages and the report give it (bytes that are not UTF-8 escaped)."""
+        return files.shown(self.file)
+
     def request(self, assignment: Assignment) -> dict[str, Any]:
         """What the sandbox needs to run it: each runnable cell's code, the .dat files it may
         write, and the network's input and output sizes (to find a network among globals)."""
         contract, sizes = assignment.contract, assignment.network.sizes
         return {
-            "file": self.file,
+            "file": self.shown,  # the name in every message, as the report shows it
             "cells": [{"cell": c.number, "code": c.code} for c in self.cells if not c.skipped],
             "dat_files": [contract.torch_dat, contract.my_dat],
             "sizes": [sizes[0], sizes[-1]],
@@ -344,7 +349,7 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
     if failure:
         message += f"; the run stopped ({failure}), so what the cells before it raised is not known"
     return NotebookRun(
-        file=files.shown(notebook.file),
+        file=notebook.shown,
         used=True,
         message=message,
         cells=cells,

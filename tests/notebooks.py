@@ -297,6 +297,14 @@ def empty_file(folder: Path) -> None:
     write(folder, contract_cells()).write_bytes(b"")
 
 
+LATIN1_NAME = "h\udce9w 1\x1b.ipynb"  # b"h\xe9w 1\x1b.ipynb": Latin-1, an escape character
+
+
+def named_in_latin1(folder: Path) -> None:
+    """The correct notebook under a name that is not UTF-8 and holds a control character."""
+    write(folder, contract_cells(), name=LATIN1_NAME)
+
+
 def two_notebooks(folder: Path) -> None:
     """Two correct notebooks, and nothing saying which to grade."""
     write(folder, contract_cells(), name="hw1.ipynb")
@@ -323,6 +331,7 @@ BEHAVIOURS: dict[str, Callable[[Path], None]] = {
     "nbformat_3": nbformat_3,
     "empty_file": empty_file,
     "two_notebooks": two_notebooks,
+    "named_in_latin1": named_in_latin1,
 }
 # Cells that reach outside the private copy: run only where the sandbox hides the rest.
 NEEDS_SANDBOX = {"os_system_in_cell"}

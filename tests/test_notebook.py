@@ -382,3 +382,14 @@ def test_os_system_stays_in_the_sandbox(notebook_class: NotebookClass) -> None:
     full_marks(result)
     assert cell(result, notebooks.HOSTILE_CELL).status == "ran"
     assert "done" in result.output
+
+
+def test_a_notebook_named_in_latin1_is_graded_under_its_shown_name(
+    notebook_class: NotebookClass,
+) -> None:
+    """A name that is not UTF-8 reaches the sandbox, every message and the report escaped, the
+    same everywhere: full marks, and no-autograd names the notebook as the report does."""
+    result = notebook_class.results["named_in_latin1"]
+    full_marks(result)
+    assert result.notebook is not None and result.notebook.file == "h\\xe9w 1\\x1b.ipynb"
+    assert message(result, "no-autograd").startswith(f"{result.notebook.file}: no autograd")

@@ -51,7 +51,7 @@ def check(context: Context) -> CheckResult:
     failure = stage_failure(context, "backprop")
     stage = context.outcome.stages["backprop"] if failure is None else {}
     if context.notebook is not None:
-        ran, note = context.notebook.file, ""
+        ran, note = context.notebook.shown, ""
         found = notebook_uses(context.notebook, contract.backprop_function, context.folder)
     else:
         ran = ran_file(context.folder, stage.get("module_file"), expected)
@@ -144,7 +144,7 @@ def notebook_uses(notebook: Notebook, function: str, folder: Path) -> list[str]:
         or defined[s.name] is s
     ]
     path = folder / notebook.file
-    module = _Module.of(ast.Module(body=body, type_ignores=[]), path, folder, notebook.file)
+    module = _Module.of(ast.Module(body=body, type_ignores=[]), path, folder, notebook.shown)
     module.places = places
     return source_uses(path, function, folder, {path: module})
 
