@@ -89,6 +89,7 @@ class Notebook:
             "file": self.shown,  # the name in every message, as the report shows it
             "cells": [{"cell": c.number, "code": c.code} for c in self.cells if not c.skipped],
             "dat_files": [contract.torch_dat, contract.my_dat],
+            "seconds": assignment.limits.notebook_seconds,
             "sizes": [sizes[0], sizes[-1]],
         }
 
@@ -317,13 +318,16 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
     reported = {c["cell"]: c for c in (answer or {}).get("cells", [])}
     running = _RUNNING.search(failure or "")
     stopped = int(running.group(1)) if answer is None and running else None
-    if stopped is not None:
+    if stopped is not None:  # the run ended there: the cell the grader's watchdog stopped
         reported[stopped] = {"error": (failure or "").split("; cell ")[0]}
+    elif answer is not None:  # or the cell the notebook's own time ran out in
+        stopped = next((n for n, c in reported.items() if c.get("stopped")), None)
     cells = []
     for cell in notebook.cells:
         got = reported.get(cell.number, {})
         status = "skipped" if cell.skipped else "failed" if got.get("error") else "ran"
-        if answer is None and not cell.skipped and cell.number > (stopped or 0):
+        ended = answer is None or stopped is not None
+        if ended and not cell.skipped and cell.number > (stopped or 0):
             status = "not run"
         cell_notes = [*cell.notes, *_missing(cell, got.get("missing", []))]
         error = str(got.get("error", ""))
@@ -348,6 +352,9 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
     message = f"{len(cells)} code cell{'s' * (len(cells) != 1)} run top to bottom: {summary}"
     if failure:
         message += f"; the run stopped ({failure}), so what the cells before it raised is not known"
+    elif stopped is not None:
+        first = next(c.first_line for c in cells if c.cell == stopped)
+        message += f"; its time ran out in cell {stopped} ({first}): the cells after it did not run"
     return NotebookRun(
         file=notebook.shown,
         used=True,

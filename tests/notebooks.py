@@ -320,6 +320,10 @@ BEHAVIOURS: dict[str, Callable[[Path], None]] = {
     "beside_the_modules": beside_the_modules,
     "os_exit_in_cell": hostile("import os\nprint('leaving')\nos._exit(3)"),
     "endless_loop": hostile("print('training until the loss is 0')\nwhile True:\n    pass"),
+    "ignores_the_interrupt": hostile(
+        "print('training, whatever happens')\nwhile True:\n    try:\n        while True:\n"
+        "            pass\n    except BaseException:\n        pass"
+    ),
     "fills_memory": hostile(FILLS_MEMORY),
     "rm_rf_home_shell_line": hostile("!rm -rf ~"),
     "os_system_in_cell": hostile(

@@ -330,9 +330,9 @@ def test_an_invalid_cell_is_named_as_the_report_numbers_it(
 
 STOPPED = {  # the notebook's run ends in cell 3: nothing is graded but the .dat files
     "os_exit_in_cell": "the student's code exited with code 3; cell 3 was running: import os",
-    "endless_loop": (
+    "ignores_the_interrupt": (
         "your notebook ran past 8 s (limits.notebook_seconds); cell 3 was running: "
-        "print('training until the loss is 0')"
+        "print('training, whatever happens')"
     ),
 }
 
@@ -350,8 +350,36 @@ def test_a_notebook_that_stops_names_the_cell(
     assert statuses(result)["dat-files"] == "pass" and result.score == 1
     assert [cell(result, n).status for n in (2, 3, 4)] == ["ran", "failed", "not run"]
     assert cell(result, 3).error == ending.split("; cell ")[0]
-    printed = "leaving" if behaviour == "os_exit_in_cell" else "training until the loss is 0"
+    printed = "leaving" if behaviour == "os_exit_in_cell" else "training, whatever happens"
     assert result.output.count(printed) == 1  # not run again for the other checks
+
+
+def test_a_cell_past_the_notebook_time_is_interrupted(notebook_class: NotebookClass) -> None:
+    """An endless loop in cell 3 is interrupted when the notebook's time is up, as Jupyter's
+    interrupt would: the network of cell 2 is graded, backprop of cell 4 never ran, and the
+    messages say why."""
+    result = notebook_class.results["endless_loop"]
+    assert statuses(result) == {
+        "network-architecture": "pass",
+        "autograd-gradients": "pass",
+        "backprop-gradients": "error",
+        "no-autograd": "error",
+        "dat-files": "pass",
+    }
+    assert message(result, "backprop-gradients") == (
+        "could not run backprop: hw1.ipynb defines no backprop() (the notebook ran past 8 s "
+        "(limits.notebook_seconds) in cell 3, and the cells after it were not run)"
+    )
+    assert [cell(result, n).status for n in (2, 3, 4)] == ["ran", "failed", "not run"]
+    assert cell(result, 3).error == (
+        "stopped: the notebook ran past 8 s (limits.notebook_seconds) while this cell ran; the "
+        "cells after it were not run"
+    )
+    assert cell(result, 3).line in (2, 3)  # the loop, where Python was when interrupted
+    assert result.notebook is not None and result.notebook.message.endswith(
+        "its time ran out in cell 3 (print('training until the loss is 0')): the cells after it "
+        "did not run"
+    )
 
 
 def test_a_cell_filling_memory_fails_alone(notebook_class: NotebookClass) -> None:

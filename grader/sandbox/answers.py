@@ -151,6 +151,7 @@ class CellAnswer(TypedDict):
     line: NotRequired[Count]
     frames: NotRequired[Annotated[list[Name], Field(max_length=50)]]
     missing: NotRequired[Annotated[list[MissingImport], Items]]
+    stopped: NotRequired[bool]  # the notebook's time ran out in this cell
 
 
 class Written(TypedDict):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import contextlib
 import copy
 import difflib
@@ -27,8 +28,11 @@ import inspect
 import linecache
 import os
 import re
+import signal
+import sys
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from typing import Any
 
 MAX_DAT = 2**20  # bytes of a .dat file the notebook wrote that are sent back to compare
@@ -43,25 +47,76 @@ class Missing(Exception):
     """A contract function the notebook does not define; the message names what looks like it."""
 
 
+class OutOfTime(BaseException):
+    """Raised in the running cell when the notebook's time is up, as Jupyter's interrupt
+    would: the cell stops, the cells after it do not run, grading goes on."""
+
+
+class _Clock:
+    """The notebook's time: SIGALRM when it is up interrupts the cell running then (only a
+    cell: never the worker's own bookkeeping, which checks `expired` between statements). A
+    cell that ignores the interruption is the grader's watchdog's to kill, a little later."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.expired, self.in_cell = seconds, False, False
+
+    def __enter__(self) -> _Clock:
+        self.previous = signal.signal(signal.SIGALRM, self._ring)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+    def _ring(self, signum: int, frame: Any) -> None:
+        self.expired = True
+        if self.in_cell:
+            self.in_cell = False  # once
+            raise OutOfTime
+
+    @contextlib.contextmanager
+    def cell(self) -> Iterator[None]:
+        if self.expired:
+            raise OutOfTime
+        self.in_cell = True
+        try:
+            yield
+        finally:
+            self.in_cell = False
+
+
+STOPPED = [""]  # why the cells after one were not run, for the contract functions' messages
+
+
 def run(
     notebook: dict[str, Any], folder: str, doing: Callable[[str], None], memory_limit: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the notebook's cells; what happened to each (only cells with something to say) and
-    the .dat files whose bytes it changed, and the namespace the cells left. `memory_limit`,
-    in words, names the limit a cell that runs out of memory reached."""
+    """Run the notebook's cells within its time; what happened to each (only cells with
+    something to say) and the .dat files whose bytes it changed, and the namespace the cells
+    left. `memory_limit`, in words, names the limit a cell that runs out of memory reached."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     namespace["display"] = _display  # IPython's, which notebooks call to show a value
+    _ipython_display_module()
     dats = {name: os.path.join(folder, name) for name in notebook["dat_files"]}
     before = {name: _read(path) for name, path in dats.items()}
     cells = []
-    for cell in notebook["cells"]:
-        number, code = cell["cell"], cell["code"]
-        doing(f"cell {number} was running: {_first_line(code)}")
-        filename = f"{os.path.join(folder, notebook['file'])}, cell {number}"
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-        record = _run_cell(code, filename, namespace, folder, memory_limit)
-        if record:
-            cells.append({"cell": number, **record})
+    seconds = float(notebook["seconds"])
+    with _Clock(seconds) as clock:
+        for cell in notebook["cells"]:
+            number, code = cell["cell"], cell["code"]
+            doing(f"cell {number} was running: {_first_line(code)}")
+            filename = f"{os.path.join(folder, notebook['file'])}, cell {number}"
+            linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+            record = _run_cell(code, filename, namespace, folder, memory_limit, clock)
+            if record:
+                cells.append({"cell": number, **record})
+            if clock.expired:
+                STOPPED[0] = (
+                    f"the notebook ran past {seconds:g} s (limits.notebook_seconds) in cell "
+                    f"{number}, and the cells after it were not run"
+                )
+                break
     written = [
         {"file": name, "text": text}
         for name, path in dats.items()
@@ -73,6 +128,24 @@ def run(
 def _display(*values: Any, **_: Any) -> None:
     for value in values:
         print(repr(value))
+
+
+def _clear_output(*_: Any, **__: Any) -> None:
+    pass
+
+
+def _ipython_display_module() -> None:
+    """`from IPython.display import display, clear_output`, which notebooks use to show
+    progress, where IPython is not installed: display prints, clear_output does nothing."""
+    try:
+        import IPython.display  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        ipython = types.ModuleType("IPython")
+        shown = types.ModuleType("IPython.display")
+        shown.display, shown.clear_output = _display, _clear_output  # type: ignore[attr-defined]
+        ipython.display = shown  # type: ignore[attr-defined]
+        sys.modules.setdefault("IPython", ipython)
+        sys.modules.setdefault("IPython.display", shown)
 
 
 def _first_line(code: str) -> str:
@@ -91,7 +164,12 @@ def _read(path: str) -> str | None:
 
 
 def _run_cell(
-    code: str, filename: str, namespace: dict[str, Any], folder: str, memory_limit: str
+    code: str,
+    filename: str,
+    namespace: dict[str, Any],
+    folder: str,
+    memory_limit: str,
+    clock: _Clock,
 ) -> dict[str, Any]:
     """One cell, statement by statement; its error (which ends it) and the imports of missing
     packages (which do not), or nothing."""
@@ -104,13 +182,26 @@ def _run_cell(
     missing: list[dict[str, Any]] = []
     for statement in tree.body:
         try:
-            exec(compile(ast.Module([statement], []), filename, "exec"), namespace)
+            compiled = compile(ast.Module([statement], []), filename, "exec")
+            with clock.cell():
+                exec(compiled, namespace)
         except BaseException as error:  # SystemExit too: Jupyter shows it and goes on
-            module = _not_installed(statement, error, folder)
+            module = "" if clock.expired else _not_installed(statement, error, folder)
             if module:
                 missing.append({"line": statement.lineno, "module": module})
                 continue
-            record = _error(error, filename, statement.lineno, memory_limit)
+            try:
+                record = _error(error, filename, statement.lineno, memory_limit)
+            except MemoryError:  # the error's own frames are what filled the memory
+                limit = f"stopped: memory limit of {memory_limit} reached"
+                record = {"error": limit, "line": statement.lineno}
+            if clock.expired:
+                record["error"] = (
+                    f"stopped: the notebook ran past {clock.seconds:g} s "
+                    "(limits.notebook_seconds) while this cell ran; the cells after it were "
+                    "not run"
+                )
+                record["stopped"] = True
             return record | ({"missing": missing} if missing else {})
     return {"missing": missing} if missing else {}
 
@@ -144,16 +235,25 @@ def _error(
     if isinstance(error, MemoryError) or "can't allocate memory" in text:
         text = f"stopped: memory limit of {memory_limit} reached ({text[:200]})"
     folder = os.path.dirname(filename.rsplit(", cell ", 1)[0])
-    line, frames = default_line, []
-    for frame in traceback.extract_tb(error.__traceback__):
-        if frame.filename == filename:
-            line = frame.lineno or line
-        if frame.filename.startswith(folder + os.sep):
-            where = os.path.relpath(frame.filename, folder)
-            frames.append(f"{where}, line {frame.lineno}, in {frame.name}")
+    line = default_line
+    frames: collections.deque[list[Any]] = collections.deque(maxlen=MAX_FRAMES)
+    for frame, number in traceback.walk_tb(error.__traceback__):  # one at a time: a recursion
+        code = frame.f_code  # error has thousands, which a list of them would have to hold
+        if code.co_filename == filename:
+            line = number
+        if code.co_filename.startswith(folder + os.sep):
+            place = (os.path.relpath(code.co_filename, folder), number, code.co_name)
+            if frames and frames[-1][0] == place:
+                frames[-1][1] += 1
+            else:
+                frames.append([place, 1])
     if isinstance(error, SyntaxError) and error.filename == filename and error.lineno:
         line = error.lineno
-    return {"error": text[:2000], "line": line, "frames": frames[-MAX_FRAMES:]}
+    shown = [
+        f"{where}, line {number}, in {name}" + (f" ({times:,} times)" if times > 1 else "")
+        for (where, number, name), times in frames
+    ]
+    return {"error": text[:2000], "line": line, "frames": shown}
 
 
 # --- the contract's functions from the namespace ----------------------------------------------
@@ -166,7 +266,11 @@ def function(namespace: dict[str, Any], name: str, kind: str, notebook: str) -> 
         return value  # type: ignore[no-any-return]
     if value is not None:
         raise Missing(f"{notebook}: {name} is a {type(value).__name__}, not a function")
-    raise Missing(f"{notebook} defines no {name}(){_looks_like(namespace, name, kind)}")
+    raise Missing(f"{notebook} defines no {name}(){_looks_like(namespace, name, kind)}{_stopped()}")
+
+
+def _stopped() -> str:
+    return f" ({STOPPED[0]})" if STOPPED[0] else ""
 
 
 def _looks_like(namespace: dict[str, Any], name: str, kind: str) -> str:
@@ -216,6 +320,8 @@ def network_global(
     fits = [i for i in found if _fits(modules[i], sizes)]
     inner = {id(m) for i in fits for m in list(modules[i].modules())[1:]}
     fits = [i for i in fits if i not in inner]  # `model = nn.Sequential(net)`: the outer one
+    if len(fits) > 1 and len({_architecture(modules[i]) for i in fits}) == 1:
+        fits = fits[:1]  # `best_model = copy.deepcopy(net)`: the same network, either will do
     if len(fits) == 1:
         module = modules[fits[0]]
         with contextlib.suppress(Exception):  # the notebook's own stays as the cells left it
@@ -237,11 +343,22 @@ def network_global(
         and issubclass(value, torch.nn.Module)
         and _defined_in_cells(value)
     ]
-    hint = f"; it defines class {classes[0]}: define {name}() returning {classes[0]}()"
+    hint = _looks_like(namespace, name, "network")
+    if classes and not hint:
+        hint = f"; it defines class {classes[0]}: define {name}() returning {classes[0]}()"
     raise Missing(
-        f"{notebook} defines no {name}() and no global network of {where}{there}"
-        + (hint if classes else "")
+        f"{notebook} defines no {name}() and no global network of {where}{there}{hint}" + _stopped()
     )
+
+
+def _architecture(module: Any) -> str:
+    """What tells two networks apart but their parameters' values: their class, their
+    parameters' names and shapes ("" if the module will not say)."""
+    try:
+        shapes = [(name, tuple(p.shape)) for name, p in module.named_parameters()]
+        return f"{type(module).__qualname__}{shapes}"
+    except Exception:
+        return str(id(module))
 
 
 def _fits(module: Any, sizes: list[int]) -> bool:
