@@ -233,9 +233,10 @@ def _open_file(at: int, name: str, path: str) -> int:
 
 
 def copy_tree(folder: Path, destination: Path) -> dict[str, str]:
-    """Copy the submission's folders and regular files (with their modes) into the new folder
-    `destination`; what was left out, path → kind (`a symbolic link`, `a FIFO`, ...).
-    SubmissionError as `walk` raises it."""
+    """Copy the submission's folders and regular files (with their modes, readable and writable
+    by their owner: a .dat file handed in read-only is one a notebook rewrites on the student's
+    machine) into the new folder `destination`; what was left out, path → kind (`a symbolic
+    link`, `a FIFO`, ...). SubmissionError as `walk` raises it."""
     os.mkdir(destination, 0o700)
     into = [os.open(destination, _DIR)]  # the copy's folder at each depth
     left_out: dict[str, str] = {}
@@ -249,7 +250,7 @@ def copy_tree(folder: Path, destination: Path) -> dict[str, str]:
                 into.append(os.open(entry.name, _DIR, dir_fd=into[-1]))
                 os.chmod(into[-1], mode | 0o700)
             elif entry.kind == "file":
-                _copy_file(entry, into[-1], mode)
+                _copy_file(entry, into[-1], mode | 0o600)
             else:
                 left_out[shown(entry.path)] = entry.kind
     finally:

@@ -155,7 +155,7 @@ def _notebook(
     """The notebook to run, if the submission is one; what the report says about its
     notebooks; and why no student code can run, if the notebook is what stops it."""
     handed = notebook.handed_in(folder, assignment.contract)
-    chosen, view = notebook.choose(handed, assignment.contract)
+    chosen, view = notebook.choose(handed, folder, assignment.contract)
     if chosen is None:
         problem = view.message if view is not None and not handed.modules else None
         return None, view, problem

@@ -35,13 +35,18 @@ from grader.result import CellNote, CellRun, NotebookRun
 from grader.sandbox.run import Outcome
 
 SUFFIX = ".ipynb"
+MAX_IDENTICAL = 16 * 2**20  # bytes of notebooks compared to tell copies of one notebook
 MAX_CELLS = 2000  # code cells run; real notebooks of this homework have under 60
 MAX_SHOWN = 10_000  # characters of a cell's code kept in result.json for the report
+MAX_SHOWN_IN_ALL = 2**20  # characters of code kept for all the cells together
+MAX_CELL_NOTES = 20  # lines not run that are listed for one cell; the rest are counted
+MAX_NOTES = 200  # for the whole notebook: past these, a cell's notes are one line
 # Cell magics whose body is Python and runs once (timed, captured); any other (%%bash,
 # %%html, %%writefile, ...) is not Python and the cell is skipped.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 _MAGIC = re.compile(r"\s*%")
-_SHELL = re.compile(r"\s*!|\s*[\w.]+\s*=\s*[!%]")  # `!pip install x`, `files = !ls`
+# `!pip install x`, `files = !ls`, and IPython's automagic `pip install x`
+_SHELL = re.compile(r"\s*!|\s*[\w.]+\s*=\s*[!%]|\s*(pip|conda)\s+install\s")
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*")
 _COLAB = re.compile(r"google\.colab|drive\.mount|/content/|files\.(upload|download)\(")
 _WINDOWS = re.compile(r"""["'][A-Za-z]:[\\/]""")
@@ -75,6 +80,7 @@ class Notebook:
 
     file: str
     cells: tuple[Cell, ...]
+    invalid: str = ""  # what nbformat's validation found, in a notebook run all the same
 
     @property
     def shown(self) -> str:
@@ -107,45 +113,90 @@ def handed_in(folder: Path, contract: Contract) -> Handed:
     """The contract's modules and the notebooks found in `folder`."""
     modules = [
         path
-        for module in dict.fromkeys((contract.network_module, contract.backprop_module))
-        for path in (
-            module.replace(".", "/") + ".py",
-            module.replace(".", "/") + "/__init__.py",
-        )
+        for paths in _module_files(contract)
+        for path in paths
         if os.path.lexists(folder / path)
     ]
     if contract.notebook is not None:
         named = os.path.lexists(folder / contract.notebook)
         return Handed(modules, [contract.notebook] if named else [])
     try:
-        names = sorted(
-            entry.name
-            for entry in os.scandir(folder)
-            if entry.name.endswith(SUFFIX) and not entry.name.startswith(".")
-        )
+        names = sorted(entry.name for entry in os.scandir(folder) if _is_notebook(entry.name))
     except OSError:
         names = []  # grading says why the folder cannot be read
     return Handed(modules, names)
 
 
-def choose(handed: Handed, contract: Contract) -> tuple[str | None, NotebookRun | None]:
+def _module_files(contract: Contract) -> list[tuple[str, str]]:
+    """The contract's modules, each as the file and the package that would be imported."""
+    modules = dict.fromkeys((contract.network_module, contract.backprop_module))
+    return [(f"{m.replace('.', '/')}.py", f"{m.replace('.', '/')}/__init__.py") for m in modules]
+
+
+def _is_notebook(name: str) -> bool:
+    return name.endswith(SUFFIX) and not name.startswith(".")
+
+
+def choose(
+    handed: Handed, folder: Path, contract: Contract
+) -> tuple[str | None, NotebookRun | None]:
     """The notebook to run (None: grade the modules), and what the report says about the
     notebooks when none is run or when the choice itself is the problem."""
     shown = ", ".join(files.shown(name) for name in handed.notebooks)
     if handed.modules and handed.notebooks:
         modules = " and ".join(handed.modules)
+        lacking = [
+            file
+            for file, package in _module_files(contract)
+            if file not in handed.modules and package not in handed.modules
+        ]
         message = (
             f"{shown} {'was' if len(handed.notebooks) == 1 else 'were'} not used: {modules} "
-            "are graded (a submission's modules win over a notebook)"
+            f"{'is' if len(handed.modules) == 1 else 'are'} graded (a submission's modules win "
+            "over a notebook)"
         )
+        if lacking:
+            message += f"; hand in {' and '.join(lacking)} too, or only the notebook"
         return None, NotebookRun(file=shown, used=False, message=message)
-    if len(handed.notebooks) > 1:
+    if len(handed.notebooks) > 1 and not _identical(folder, handed.notebooks):
         message = (
-            f'found {shown}: name one in the assignment ([contract] notebook = "...") or hand '
-            "in one"
+            f"found {shown}: hand in one notebook (or your TA names the one to grade: "
+            '[contract] notebook = "..." in the assignment)'
         )
         return None, NotebookRun(file=shown, used=False, message=message)
+    if not handed.notebooks and not handed.modules:
+        below = _one_folder_down(folder)
+        if below:
+            modules = ", ".join(file for file, _ in _module_files(contract))
+            message = (
+                f"no {modules} or notebook at the top of the submission, but "
+                f"{files.shown(below)} one folder down: hand it in at the top of the folder, "
+                "beside the .dat files"
+            )
+            return None, NotebookRun(file=files.shown(below), used=False, message=message)
     return (handed.notebooks[0] if handed.notebooks else None), None
+
+
+def _identical(folder: Path, names: list[str]) -> bool:
+    """Whether the notebooks hold the same bytes (a download saved twice: `hw1 (1).ipynb`)."""
+    try:
+        first, *rest = (files.read(folder, name, MAX_IDENTICAL + 1) for name in names)
+    except files.NotAFile:
+        return False
+    return len(first) <= MAX_IDENTICAL and all(data == first for data in rest)
+
+
+def _one_folder_down(folder: Path) -> str:
+    """The one notebook in a folder of `folder` (not hidden), if there is exactly one."""
+    found = []
+    try:
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith((".", "_")):
+                inside = [i.name for i in os.scandir(entry.path) if _is_notebook(i.name)]
+                found += [f"{entry.name}/{name}" for name in inside]
+    except OSError:
+        return ""
+    return found[0] if len(found) == 1 else ""
 
 
 def read(folder: Path, name: str, limits: Limits) -> Notebook:
@@ -165,22 +216,22 @@ def read(folder: Path, name: str, limits: Limits) -> Notebook:
     if not data.strip():
         raise NotebookError(f"{shown} is empty ({len(data)} bytes): save the notebook and hand "
                             "it in again")  # fmt: skip
-    notebook = _parsed(data, shown)
-    cells = []
-    for number, cell in enumerate(notebook.cells, start=1):
-        if cell.get("cell_type") == "code" and cell.source.strip():
-            cells.append(_cell(number, cell.source))
+    sources, invalid = _parsed(data, shown)
+    cells = [_cell(number, source) for number, source in sources if source.strip()]
     if not cells:
         raise NotebookError(f"{shown} has no code cells: hand in the notebook with your code")
     if len(cells) > MAX_CELLS:
         raise NotebookError(f"{shown} has {len(cells):,} code cells; grade runs at most "
                             f"{MAX_CELLS:,}")  # fmt: skip
-    return Notebook(file=name, cells=tuple(cells))
+    return Notebook(file=name, cells=tuple(cells), invalid=invalid)
 
 
-def _parsed(data: bytes, shown: str) -> Any:
-    """The notebook node of nbformat 4 in `data`, validated; NotebookError otherwise. The JSON
-    is looked at first, so that each way of not being a notebook is said as itself."""
+def _parsed(data: bytes, shown: str) -> tuple[list[tuple[int, str]], str]:
+    """The code cells of the nbformat 4 notebook in `data` (their positions among all cells,
+    from 1, and their sources), and what nbformat's validation says of it ("" if nothing);
+    NotebookError if it cannot be run. Each way of not being a notebook is said as itself; a
+    notebook that breaks the format where it does not matter to running it (an output or a
+    key missing or extra, as some editors write) is run, as Jupyter would open it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -205,18 +256,36 @@ def _parsed(data: bytes, shown: str) -> Any:
             f"{shown} is nbformat {major}, written by {when}; grade reads nbformat 4: open it "
             "in Jupyter or Colab and save it again"
         )
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        raise NotebookError(f"{shown} is not a valid notebook: it has no list of cells")
+    sources = []
+    for number, cell in enumerate(cells, start=1):
+        source = cell.get("source", "") if isinstance(cell, dict) else None
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise NotebookError(
+                f"{shown} is not a valid notebook: cell {number}'s source is "
+                f"{type(source).__name__}, not text; open it in Jupyter and save it again"
+            )
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            sources.append((number, source))
+        if isinstance(cell, dict) and "outputs" in cell:
+            cell["outputs"] = []  # ignored: not run, not validated
+    return sources, _validation(raw)
+
+
+def _validation(raw: dict[str, Any]) -> str:
+    """What nbformat's validation finds wrong in a notebook that can be run anyway (a key
+    an editor left out or added), in words; "" if nothing. Jupyter opens such notebooks."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cell ids missing from notebooks before nbformat 4.5
         try:
-            notebook = nbformat.from_dict(raw)
-            nbformat.validate(notebook)
-            nbformat.v4.rwbase.rejoin_lines(notebook)  # sources given as lists of lines
+            nbformat.validate(nbformat.from_dict(raw))
         except nbformat.ValidationError as error:
-            raise NotebookError(
-                f"{shown} is not a valid notebook: {_invalid(error)} (nbformat's validation); "
-                "open it in Jupyter and save it again"
-            ) from None
-    return notebook
+            return _invalid(error)
+    return ""
 
 
 def _invalid(error: Exception) -> str:
@@ -250,15 +319,33 @@ def _cell(number: int, source: str) -> Cell:
         notes.append(_note(first + 1, "magic", lines[first], "not run (IPython only); the cell's "
                            "code below it ran once"))  # fmt: skip
         lines[first] = ""
+    more = 0
     for index, line in enumerate(lines):
         kind = _ipython_kind(line) if index != first or not notes else None
         if kind is None or (starts is not None and index + 1 not in starts):
             continue  # not IPython's: inside a string or brackets, or a continued line
+        indent, statement = line[: len(line) - len(line.lstrip())], _timed(line)
+        lines[index] = indent + (statement or "pass")
+        if len(notes) >= MAX_CELL_NOTES:
+            more += 1  # counted, not kept: a cell may hold a million `!` lines
+            continue
         what = {"magic": "a magic", "shell": "a shell command", "help": "IPython help"}[kind]
-        notes.append(_note(index + 1, kind, line, f"not run: {what} (IPython only)"))
-        indent = line[: len(line) - len(line.lstrip())]
-        lines[index] = indent + "pass"
+        message = f"not run: {what} (IPython only)"
+        if statement:
+            message = "the statement ran once, untimed (IPython's timing magic is not run)"
+        notes.append(_note(index + 1, kind, line, message))
+    if more:
+        message = f"and {more:,} more IPython-only lines of this cell, not run"
+        notes.append(_note(notes[-1].line, notes[-1].kind, "", message))
     return Cell(number, source, "\n".join(lines), tuple(notes), skipped=False)
+
+
+def _timed(line: str) -> str:
+    """The statement of a `%time f()` or `%timeit f()` line (IPython runs it), else ""."""
+    words = line.strip().split(maxsplit=1)
+    if len(words) == 2 and words[0] in ("%time", "%timeit") and not words[1].startswith("-"):
+        return words[1]
+    return ""
 
 
 def _statement_starts(source: str) -> set[int] | None:
@@ -323,6 +410,7 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
     elif answer is not None:  # or the cell the notebook's own time ran out in
         stopped = next((n for n, c in reported.items() if c.get("stopped")), None)
     cells = []
+    room, shown = MAX_NOTES, MAX_SHOWN_IN_ALL  # notes and code kept, for the whole notebook
     for cell in notebook.cells:
         got = reported.get(cell.number, {})
         status = "skipped" if cell.skipped else "failed" if got.get("error") else "ran"
@@ -335,6 +423,12 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
         machine = _machine_only(cell, line, error) if error else None
         if machine is not None:
             cell_notes.append(machine)
+        cell_notes = sorted(cell_notes, key=lambda n: n.line)
+        if len(cell_notes) > room:
+            cell_notes = [*cell_notes[:room], _more(cell_notes[room:])]
+        room = max(0, room - len(cell_notes))
+        source = cell.source[: min(MAX_SHOWN, shown)]
+        shown -= len(source)
         cells.append(
             CellRun(
                 cell=cell.number,
@@ -343,8 +437,8 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
                 error=error,
                 line=line if isinstance(line, int) else None,
                 frames=[str(f) for f in got.get("frames", [])],
-                notes=sorted(cell_notes, key=lambda n: n.line),
-                source=cell.source[:MAX_SHOWN],
+                notes=cell_notes,
+                source=source,
             )
         )
     counts = {s: sum(c.status == s for c in cells) for s in ("ran", "failed", "skipped", "not run")}
@@ -355,6 +449,12 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
     elif stopped is not None:
         first = next(c.first_line for c in cells if c.cell == stopped)
         message += f"; its time ran out in cell {stopped} ({first}): the cells after it did not run"
+    if notebook.invalid:
+        notes = [
+            f"{notebook.shown} does not follow the notebook format exactly ({notebook.invalid}, "
+            "says nbformat's validation); it was run all the same, as Jupyter would open it",
+            *notes,
+        ]
     return NotebookRun(
         file=notebook.shown,
         used=True,
@@ -363,6 +463,12 @@ def run_view(notebook: Notebook, outcome: Outcome, notes: list[str]) -> Notebook
         network=str(outcome.stages.get("network", {}).get("global", "")),
         notes=notes,
     )
+
+
+def _more(notes: list[CellNote]) -> CellNote:
+    """One note standing for `notes`, past what the report lists."""
+    return _note(notes[0].line, notes[0].kind, "", f"and {len(notes):,} more lines of this cell "
+                 "that did not run as written (the notebook's list is full)")  # fmt: skip
 
 
 def _missing(cell: Cell, missing: list[dict[str, Any]]) -> list[CellNote]:

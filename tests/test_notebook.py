@@ -293,12 +293,12 @@ UNREADABLE = {  # the notebook cannot be read: no code runs, the message says wh
         "outputs (Edit → Clear All Outputs) and save it again"
     ),
     "invalid_json": "hw1.ipynb is not valid JSON (line ",
-    "cell_source_not_a_string": "hw1.ipynb is not a valid notebook: cell 2's source: 42 is not",
+    "cell_source_not_a_string": "hw1.ipynb is not a valid notebook: cell 2's source is int,",
     "nbformat_3": "hw1.ipynb is nbformat 3, written by an old Jupyter; grade reads nbformat 4",
     "empty_file": "hw1.ipynb is empty (0 bytes): save the notebook and hand it in again",
     "two_notebooks": (
-        "found hw1-final.ipynb, hw1.ipynb: name one in the assignment ([contract] notebook = "
-        '"...") or hand in one'
+        "found hw1-final.ipynb, hw1.ipynb: hand in one notebook (or your TA names the one to "
+        'grade: [contract] notebook = "..." in the assignment)'
     ),
 }
 

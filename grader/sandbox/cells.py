@@ -234,6 +234,7 @@ def _error(
         text = f"{type(error).__name__} (its message could not be read)"
     if isinstance(error, MemoryError) or "can't allocate memory" in text:
         text = f"stopped: memory limit of {memory_limit} reached ({text[:200]})"
+    text = with_hint(text)
     folder = os.path.dirname(filename.rsplit(", cell ", 1)[0])
     line = default_line
     frames: collections.deque[list[Any]] = collections.deque(maxlen=MAX_FRAMES)
@@ -254,6 +255,16 @@ def _error(
         for (where, number, name), times in frames
     ]
     return {"error": text[:2000], "line": line, "frames": shown}
+
+
+def with_hint(text: str) -> str:
+    """An error's text, with what to do when it is one that only another machine avoids."""
+    if "Torch not compiled with CUDA" in text or "no NVIDIA driver" in text:
+        return text[:1800] + (
+            " (grade runs on a CPU, as most machines do: pick the device with "
+            "torch.device('cuda' if torch.cuda.is_available() else 'cpu'))"
+        )
+    return text
 
 
 # --- the contract's functions from the namespace ----------------------------------------------

@@ -268,6 +268,7 @@ def _describe(error: BaseException) -> str:
         )
     where = _where(error)
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    text = str(cells.with_hint(text))
     cap = (
         f" (the sandbox allows {RUN.processes} processes and threads: limits.processes)"
         if _out_of_processes(error)
@@ -334,7 +335,11 @@ def _import(module: str, function: str) -> Callable[..., Any]:
         loaded = importlib.import_module(module)
     except ModuleNotFoundError as error:
         if error.name == module.split(".")[0]:
-            raise InterfaceError(f"{module.replace('.', '/')}.py is missing") from None
+            path = f"{module.replace('.', '/')}.py"
+            raise InterfaceError(
+                f"{path} is missing: hand in {path}, or one notebook (.ipynb) that defines "
+                f"{function}()"
+            ) from None
         raise
     target = getattr(loaded, function, None)
     if target is None:
