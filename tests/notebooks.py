@@ -222,6 +222,33 @@ def unseeded_writes_own_dat(folder: Path) -> None:
     write(folder, [*contract_cells(), v4.new_code_cell(WRITE_DAT)])
 
 
+GPU_CELLS = {"display": 2, "cuda": 3, "rewrite": 6}  # cells by the report's number
+
+
+def colab_gpu_runtime(folder: Path) -> None:
+    """Written on Colab's GPU runtime: IPython.display for progress, the network moved to
+    'cuda', then the correct code, and a last cell rewriting the .dat files handed in (read-only,
+    as a zip from Windows may leave them) with the same text."""
+    write(
+        folder,
+        [
+            v4.new_markdown_cell(TITLE),
+            v4.new_code_cell("from IPython.display import display, clear_output\nclear_output()"),
+            v4.new_code_cell(
+                "import torch\ndevice = torch.device('cuda')\nz = torch.zeros(1).to(device)"
+            ),
+            *contract_cells(),
+            v4.new_code_cell(
+                "for name in ('torch_autograd.dat', 'my_autograd.dat'):\n"
+                "    text = open(name).read()\n"
+                "    open(name, 'w').write(text)"
+            ),
+        ],
+    )
+    for name in DAT_FILES:
+        (folder / name).chmod(0o444)
+
+
 def beside_the_modules(folder: Path) -> None:
     """The correct modules, and beside them a notebook that would end the process at its
     first cell: the modules are graded, the notebook is not run."""
@@ -318,6 +345,7 @@ BEHAVIOURS: dict[str, Callable[[Path], None]] = {
     "script_style_missing_first_relu": script_style_missing_first_relu,
     "unseeded_writes_own_dat": unseeded_writes_own_dat,
     "beside_the_modules": beside_the_modules,
+    "colab_gpu_runtime": colab_gpu_runtime,
     "os_exit_in_cell": hostile("import os\nprint('leaving')\nos._exit(3)"),
     "endless_loop": hostile("print('training until the loss is 0')\nwhile True:\n    pass"),
     "ignores_the_interrupt": hostile(

@@ -421,3 +421,19 @@ def test_a_notebook_named_in_latin1_is_graded_under_its_shown_name(
     full_marks(result)
     assert result.notebook is not None and result.notebook.file == "h\\xe9w 1\\x1b.ipynb"
     assert message(result, "no-autograd").startswith(f"{result.notebook.file}: no autograd")
+
+
+def test_a_colab_gpu_notebook_is_told_to_use_the_cpu(notebook_class: NotebookClass) -> None:
+    """IPython.display works without IPython, 'cuda' fails saying what to do, and read-only
+    .dat files handed in can be rewritten by the notebook, as on the student's machine."""
+    result = notebook_class.results["colab_gpu_runtime"]
+    full_marks(result)
+    cells = notebooks.GPU_CELLS
+    assert cell(result, cells["display"]).status == "ran"
+    cuda = cell(result, cells["cuda"])
+    assert (cuda.status, cuda.line) == ("failed", 3)
+    assert cuda.error.endswith(
+        "(grade runs on a CPU, as most machines do: pick the device with "
+        "torch.device('cuda' if torch.cuda.is_available() else 'cpu'))"
+    )
+    assert cell(result, cells["rewrite"]).status == "ran"

@@ -421,3 +421,19 @@ def test_text_that_is_no_dat_file_is_compared_as_text(tmp_path: Path) -> None:
     assert "writes a different my_autograd.dat (its text differs)" in note
     (tmp_path / "my_autograd.dat").write_text("not\na dat file")
     assert dat_notes(tmp_path, {"my_autograd.dat": "not  a\ndat file"}) == []
+
+
+def test_automagic_pip_is_a_shell_line(tmp_path: Path) -> None:
+    """`pip install torchviz` without `!` (IPython's automagic) is not run, and the cell's
+    imports after it are."""
+    cell = read_one(tmp_path, "pip install torchviz\nimport numpy as np")
+    assert cell.code == "pass\nimport numpy as np"
+    assert [(n.line, n.kind) for n in cell.notes] == [(1, "shell")]
+
+
+def test_a_cell_of_many_shell_lines_lists_twenty(tmp_path: Path) -> None:
+    """A million `!` lines cost the grader no million notes: twenty, and a count of the rest."""
+    cell = read_one(tmp_path, "!echo hi\n" * 1000 + "x = 1")
+    assert len(cell.notes) == 21
+    assert cell.notes[-1].message == "and 980 more IPython-only lines of this cell, not run"
+    assert cell.code.endswith("pass\nx = 1")
