@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
+from notebooks import BROKEN_CELL, make_notebook
+from test_notebook_text import MAX_CHARS, not_used_run, notebook_run, thousands_failed_run
 
 from grader.cli import main
-from grader.exports import github
+from grader.exports import github, notebook_text
 from grader.result import CheckResult, Diagnosis, GradeResult, Seeds
 
 ROOT = Path(__file__).parent.parent
@@ -207,6 +209,39 @@ def test_student_text_in_messages_cannot_forge_commands_in_any_payload() -> None
         check_payload(payload)
 
 
+def test_the_first_test_carries_the_notebook_after_its_feedback() -> None:
+    """The reporter prints every test's test_code, the first first: the notebook's summary
+    follows that test's feedback, in both the one-runner payload and its own runner; the
+    other tests are as without a notebook."""
+    plain = make_result({"backprop-gradients": "W3 is transposed"})
+    result = plain.model_copy(update={"notebook": notebook_run()})
+    payload = github.payload(result)
+    check_payload(payload)
+    first = payload["tests"][0]["test_code"]
+    assert first == "2/2 points: all good\n\n" + notebook_text.text(notebook_run())
+    assert payload["tests"][1:] == github.payload(plain)["tests"][1:]
+    assert github.runner_payloads(result)["networkArchitecture"]["tests"][0]["test_code"] == first
+
+
+def test_without_a_notebook_the_first_test_is_its_feedback_only() -> None:
+    assert github.payload(make_result())["tests"][0]["test_code"] == "2/2 points: all good"
+
+
+def test_the_notebook_in_the_log_is_bounded_and_cannot_forge_commands() -> None:
+    """2,000 failed cells: cut after a whole line, pointing at the job summary; an error
+    holding a workflow command is neutralised."""
+    run = thousands_failed_run()
+    cells = list(run.cells)
+    cells[0] = cells[0].model_copy(update={"error": f"x\n{FORGED}\n##[warning]y"})
+    result = make_result().model_copy(update={"notebook": run.model_copy(update={"cells": cells})})
+    payload = github.payload(result)
+    check_payload(payload)
+    first = payload["tests"][0]["test_code"]
+    assert len(first) <= github.TEST_CODE_CHARS + 2 + github.NOTEBOOK_CHARS
+    assert first.endswith("\n… (cut: the job summary has it all)")
+    assert "x > ::notice" not in first and "x ::notice title" in first  # one line, harmless
+
+
 def test_long_messages_are_cut() -> None:
     payload = github.payload(make_result({"backprop-gradients": "x" * 100_000}))
     test = payload["tests"][2]
@@ -243,6 +278,45 @@ def test_summary_is_a_table_with_a_row_per_check() -> None:
         assert len(re.findall(r"(?<!\\)\|", row)) == 5, row
     assert "<script>" not in "\n".join(lines)
     assert rows[4].startswith("| Backprop gradients | 0 / 4 | fail | a \\| b<br>")
+
+
+def test_summary_shows_the_notebook_after_the_table() -> None:
+    """Sentences as paragraphs, cells and lines as a list nested under their cell, every
+    character of student text escaped."""
+    result = make_result().model_copy(update={"notebook": notebook_run()})
+    summary = github.summary_markdown(result)
+    table, notebook = summary.split("#### Your notebook\n")
+    assert table == github.summary_markdown(make_result()).split("Checked on")[0]
+    assert notebook.startswith(
+        "\nNotebook hw1\\.ipynb\\: 5 code cells run top to bottom\\: 2 ran\\, 2 failed\\, "
+        "1 skipped\n\nThe network graded is the notebook\\'s global \\`net\\`"
+    )
+    assert "\nCells that raised an error \\(the next cell still ran\\)\\:\n" in notebook
+    assert "\n- cell 2\\, line 2\\: NameError\\: name \\'drive\\' is not defined\n" in notebook
+    assert "\n  - the cell begins\\: from google\\.colab import drive\n" in notebook
+    assert "\n- cell 4\\, line 1\\: import tensorflow as tf\n\nChecked on" in notebook
+
+
+def test_summary_of_a_notebook_not_used_says_why() -> None:
+    result = make_result().model_copy(update={"notebook": not_used_run()})
+    assert "#### Your notebook\n\nNotebook not graded\\: hw1\\.ipynb was not used\\:" in (
+        github.summary_markdown(result)
+    )
+
+
+def test_summary_notebook_is_bounded_and_student_text_stays_text() -> None:
+    """2,000 failed cells: the section stays short; an error holding table syntax, HTML or
+    a list marker adds no row, tag or item."""
+    run = thousands_failed_run()
+    cells = list(run.cells)
+    cells[0] = cells[0].model_copy(update={"error": "| a | b |\n<script>x</script>\n- item"})
+    result = make_result().model_copy(update={"notebook": run.model_copy(update={"cells": cells})})
+    summary = github.summary_markdown(result)
+    section = summary.split("#### Your notebook")[1]
+    assert len(section) < 2 * MAX_CHARS  # escaping doubles punctuation at most
+    assert "<script>" not in summary
+    assert "\n- cell 1\\, line 3\\: \\| a \\| b \\| \\<script\\>" in section
+    assert not [line for line in section.splitlines() if line.startswith("|")]
 
 
 # --- grade --github ---------------------------------------------------------------------------
@@ -325,6 +399,32 @@ def test_github_student_text_never_reaches_the_log_as_a_command(
     backprop = decode(env["BACKPROPGRADIENTS_RESULTS"])
     assert backprop["max_score"] == 4 and backprop["tests"][0]["score"] == 0
     assert "transposed" in backprop["tests"][0]["test_code"]
+
+
+def test_github_shows_how_a_notebook_ran(
+    tmp_path: Path, actions_env: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A notebook whose middle cell raises, graded for real: full points; the failed cell in
+    the job summary and under the first test the reporter prints, in both payloads."""
+    repo = make_notebook("broken_middle_cell", tmp_path)
+    argv = [str(repo), "--assignment", "bs6207-a1", "--reports", str(tmp_path / "r"), "--github"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert_guarded(out.out, out.err)
+    summary = actions_env["GITHUB_STEP_SUMMARY"].read_text()
+    assert "10 / 10 points" in summary
+    failed = rf"- cell {BROKEN_CELL}\\, line \d\\: ZeroDivisionError\\: float division by zero"
+    assert re.search(rf"#### Your notebook\n\nNotebook hw1\\.ipynb\\: (.*\n)+{failed}\n", summary)
+    outputs = read_lines(actions_env["GITHUB_OUTPUT"])
+    result = decode(outputs["result"])
+    check_payload(result)
+    first = result["tests"][0]["test_code"]
+    assert re.search(rf"\n\nNotebook hw1\.ipynb: (.*\n)+- cell {BROKEN_CELL}, line \d: Zero", first)
+    assert not [t for t in result["tests"][1:] if "Notebook" in t["test_code"]]
+    env = read_lines(actions_env["GITHUB_ENV"])
+    runner = decode(env["NETWORKARCHITECTURE_RESULTS"])
+    check_payload(runner)
+    assert runner["tests"][0]["test_code"] == first
 
 
 def test_github_refuses_a_folder_of_several_submissions(

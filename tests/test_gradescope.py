@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from notebooks import COLAB_CELLS, make_notebook
 from test_github import make_result
+from test_notebook_text import MAX_CHARS, not_used_run, notebook_run, thousands_failed_run
 
 from grader.assignment import PRESETS
 from grader.cli import main
-from grader.exports import gradescope
+from grader.exports import gradescope, notebook_text
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "submissions"
@@ -75,11 +77,13 @@ def autograder_root(archive: Path, into: Path, submission: Path | None) -> Path:
 
 
 def run_autograder(root: Path) -> dict[str, Any]:
-    """The real run_autograder script, this venv's python on PATH, root standing in."""
+    """The real run_autograder script, this venv's python on PATH, root standing in; grade's
+    code is the zip's, as on Gradescope (not whichever checkout the venv installed)."""
     env = {
         "PATH": f"{VENV_BIN}:/usr/bin:/bin",
         "GRADE_AUTOGRADER_ROOT": str(root),
         "HOME": str(root),
+        "PYTHONPATH": str(root / "source" / "grade"),
     }
     done = subprocess.run(
         [str(root / "source" / "run_autograder")],
@@ -200,6 +204,24 @@ def test_run_autograder_explains_a_submission_it_cannot_grade(
     assert "holds neither" in results["output"]
 
 
+def test_run_autograder_shows_how_a_colab_notebook_ran(
+    autograder_zip: Path, tmp_path: Path
+) -> None:
+    """A notebook from Colab, graded for real: full points, and the overview, all the student
+    sees, names the cells that failed on Colab lines, the IPython-only lines and tensorflow."""
+    folder = make_notebook("colab", tmp_path / "made")
+    root = autograder_root(autograder_zip, tmp_path / "autograder", folder)
+    results = run_autograder(root)
+    assert results["score"] == 10
+    output = results["output"]
+    assert "Your notebook:\n\n```text\nNotebook hw1.ipynb: 8 code cells run top to bottom" in output
+    assert f"\n- cell {COLAB_CELLS['drive_path']}, line 1: FileNotFoundError: " in output
+    assert "(Colab only): with open('/content/drive/" in output
+    assert "IPython-only lines not run here" in output
+    assert f"\n- cell {COLAB_CELLS['shell']}, line 1: !pip install torchviz\n" in output
+    assert f"\n- cell {COLAB_CELLS['imports']}, line 1: import tensorflow as tf\n" in output
+
+
 def test_run_autograder_writes_results_when_python_cannot_start(
     autograder_zip: Path, tmp_path: Path
 ) -> None:
@@ -235,6 +257,41 @@ def test_results_json_maps_checks_to_tests() -> None:
         "visibility": "after_due_date",
     }
     assert results["visibility"] == "after_due_date"
+
+
+def test_overview_shows_how_the_notebook_ran_in_a_code_block() -> None:
+    """The notebook's summary, as text in a code block (Markdown cannot reach it), before
+    what the code printed; the tests are as without a notebook."""
+    plain = make_result().model_copy(update={"output": "hello"})
+    results = gradescope.results_json(plain.model_copy(update={"notebook": notebook_run()}))
+    check_results(results)
+    block = f"Your notebook:\n\n```text\n{notebook_text.text(notebook_run())}\n```"
+    assert block in results["output"]
+    assert results["output"].index(block) < results["output"].index("What your code printed")
+    assert results["tests"] == gradescope.results_json(plain)["tests"]
+
+
+def test_overview_says_why_a_notebook_was_not_used() -> None:
+    result = make_result().model_copy(update={"notebook": not_used_run()})
+    output = gradescope.results_json(result)["output"]
+    assert "```text\nNotebook not graded: hw1.ipynb was not used: network.py and backprop.py" in (
+        output
+    )
+
+
+def test_overview_stays_short_for_2000_failed_cells() -> None:
+    """And student text holding a code fence cannot close the block."""
+    run = thousands_failed_run()
+    cells = list(run.cells)
+    cells[0] = cells[0].model_copy(update={"error": "```\n# heading <b>x</b>"})
+    result = make_result().model_copy(update={"notebook": run.model_copy(update={"cells": cells})})
+    output = gradescope.results_json(result)["output"]
+    assert len(output) < len(gradescope.results_json(make_result())["output"]) + MAX_CHARS
+    assert "````text\n" in output and "\n- cell 1, line 3: ``` # heading <b>x</b>\n" in output
+
+
+def test_overview_without_a_notebook_says_nothing_of_one() -> None:
+    assert "notebook" not in gradescope.results_json(make_result())["output"].lower()
 
 
 def test_printed_output_cannot_break_out_of_its_code_block() -> None:

@@ -39,14 +39,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from grader.errors import GradeError
+from grader.exports import notebook_text
 from grader.printable import printable
-from grader.result import CheckResult, GradeResult
+from grader.result import CheckResult, GradeResult, NotebookRun
 
 OUTPUT, ENV, SUMMARY = "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STEP_SUMMARY"
 CRASH_RUNNER = "grade"  # the one runner of a payload that says grading could not finish
 TEST_CODE_CHARS = 600  # the short feedback the reporter prints under a failed test
 MESSAGE_CHARS = 3000  # what it prints for an error; step outputs are capped at 1 MB per job
 CELL_CHARS = 1500  # one cell of the step summary (1 MiB per step at most)
+NOTEBOOK_CHARS = 2500  # a notebook's summary under the first test in the reporter's log
 
 
 def _printable(text: str) -> str:
@@ -74,6 +76,15 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 12].rstrip() + " … (cut)"
 
 
+def cut_lines(text: str, limit: int, more: str) -> str:
+    """`text`, at most `limit` characters, cut after its last whole line that fits and
+    followed by `more` (which must fit too)."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - len(more) - 1].rsplit("\n", 1)[0]
+    return f"{kept}\n{more}"
+
+
 def _number(value: float) -> int | float:
     """JSON numbers as the reporter prints them: 2, not 2.0; 2.5 stays."""
     return int(value) if float(value).is_integer() else round(value, 2)
@@ -93,7 +104,8 @@ def feedback(check: CheckResult) -> str:
     return "\n".join([check.message, *named])
 
 
-def _test(check: CheckResult, duration_ms: int) -> dict[str, Any]:
+def _test(check: CheckResult, duration_ms: int, after: str = "") -> dict[str, Any]:
+    """The check as the reporter's test; `after` (log-safe) follows its feedback."""
     points = f"{check.score:g}/{check.max_score:g} points"
     return {
         "name": cut(log_safe(check.name), 200),
@@ -101,7 +113,7 @@ def _test(check: CheckResult, duration_ms: int) -> dict[str, Any]:
         "score": _number(check.score),
         "message": cut(log_safe("\n".join([feedback(check), *check.details])), MESSAGE_CHARS),
         # the only text the reporter prints for a failed test
-        "test_code": cut(log_safe(f"{points}: {feedback(check)}"), TEST_CODE_CHARS),
+        "test_code": cut(log_safe(f"{points}: {feedback(check)}"), TEST_CODE_CHARS) + after,
         "filename": "",
         "line_no": 0,
         "duration": duration_ms,
@@ -118,13 +130,19 @@ def payload(result: GradeResult) -> dict[str, Any]:
     A test passes when its check passes (and so earns its points, the rule `score == max`
     the reporter assumes); `error` (the student's code could not run) keeps its status, so the
     reporter prints the message. `duration` is the whole grading in ms: the checks share one
-    run of the student's code."""
+    run of the student's code. A notebook's summary follows the first test's feedback: the
+    reporter prints every test's `test_code`, and that one first."""
     duration = round(result.timings.get("total", 0.0) * 1000)
+    notebook = ""
+    if result.notebook is not None:
+        text = log_safe(notebook_text.text(result.notebook))
+        notebook = "\n\n" + cut_lines(text, NOTEBOOK_CHARS, "… (cut: the job summary has it all)")
+    tests = [_test(c, duration, notebook if i == 0 else "") for i, c in enumerate(result.checks)]
     return {
         "version": 1,
         "status": _status(result.checks),
         "max_score": _number(result.max_score),
-        "tests": [_test(check, duration) for check in result.checks],
+        "tests": tests,
     }
 
 
@@ -173,8 +191,20 @@ def markdown_cell(text: str) -> str:
     return "<br>".join(line.strip() for line in escaped.splitlines())
 
 
+def notebook_markdown(run: NotebookRun) -> list[str]:
+    """The notebook's summary as Markdown lines: sentences as paragraphs, items as a list
+    (nested under their item), every line's text escaped as a table cell's is."""
+    lines = ["#### Your notebook"]
+    for line in notebook_text.lines(run):
+        text = markdown_cell(line.text)
+        lines += ["", text] if line.depth == 0 else ["  " * (line.depth - 1) + f"- {text}"]
+    return lines
+
+
 def summary_markdown(result: GradeResult) -> str:
-    """The job summary: the score, then a table of every check's points and message."""
+    """The job summary: the score, then a table of every check's points and message, then
+    how a notebook ran (report.html, with all of it, is in an artifact the student may not
+    open)."""
     lines = [
         f"### {markdown_cell(result.assignment_title)}: "
         f"{result.score:g} / {result.max_score:g} points",
@@ -187,6 +217,8 @@ def summary_markdown(result: GradeResult) -> str:
             f"| {markdown_cell(check.name)} | {check.score:g} / {check.max_score:g} "
             f"| {check.status} | {markdown_cell(cut(feedback(check), CELL_CHARS))} |"
         )
+    if result.notebook is not None:
+        lines += ["", *notebook_markdown(result.notebook)]
     lines += [
         "",
         f"Checked on the published inputs and hidden seeds "

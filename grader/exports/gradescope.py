@@ -33,6 +33,7 @@ from typing import Any
 from grader import api
 from grader.assignment import PRESETS, load_assignment
 from grader.errors import GradeError
+from grader.exports import notebook_text
 from grader.exports.github import feedback
 from grader.files import write_atomic
 from grader.result import CheckResult, GradeResult
@@ -71,7 +72,9 @@ def _fenced(text: str) -> str:
 
 
 def _overview(result: GradeResult) -> str:
-    """The overall output (Markdown): the score, the seeds, the isolation, what was printed."""
+    """The overall output (Markdown): the score, the seeds, the isolation, how a notebook
+    ran (the student never sees report.html here) and what was printed; student text only
+    inside code blocks."""
     hidden = ", ".join(map(str, result.seeds.hidden)) or "none"
     lines = [
         f"**{result.assignment_title}**: {result.score:g} / {result.max_score:g} points",
@@ -82,6 +85,8 @@ def _overview(result: GradeResult) -> str:
         "",
         f"Isolation of your code: {result.isolation}.",
     ]
+    if result.notebook is not None:
+        lines += ["", "Your notebook:", "", _fenced(notebook_text.text(result.notebook))]
     printed = result.output
     if printed.strip():
         if len(printed) > PRINTED_CHARS:
