@@ -88,6 +88,12 @@ EXPECTED = {
         "backprop failed on the published inputs: backprop(): db[0] has 11 dimensions "
         "(1×1×1×1×1×1×1×1×1×1×21); a gradient of a Linear layer has 2 (dW) or 1 (db)",
     ),
+    "ignores_its_arguments": (
+        "backprop-gradients",
+        "fail",
+        "backprop returned exactly the same gradients for the published inputs and 3 hidden "
+        "seeds: they are not computed from its arguments",
+    ),
     "returns_wrong_shapes": (
         "backprop-gradients",
         "fail",

@@ -78,6 +78,8 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
         return result(
             context, check, status, message, details, tables if status == "error" else None
         )
+    if first_failure is not None and check == "backprop-gradients" and _all_the_same(actuals):
+        diagnoses = [_ignores_its_arguments(calls), *diagnoses]
     if first_failure is not None:
         message = f"{diagnoses[0].message}. {first_failure}" if diagnoses else first_failure
         found = result(context, check, "fail", message, details, tables)
@@ -88,6 +90,30 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
     steps = " at every step" if calls[0].multi_step else ""
     message = f"all {n} gradients agree to {sig_figs} significant figures on {where}{steps}"
     return result(context, check, "pass", message, details, tables)
+
+
+def _all_the_same(actuals: list[Blocks]) -> bool:
+    """Whether every call got exactly the same gradients (and there are several calls)."""
+    first, *rest = actuals or [{}]
+    return bool(rest) and all(
+        blocks.keys() == first.keys()
+        and all(np.array_equal(blocks[n], first[n], equal_nan=True) for n in first)
+        for blocks in rest
+    )
+
+
+def _ignores_its_arguments(calls: list[Call]) -> Diagnosis:
+    """The mistake of a backprop whose gradients are the same whatever it is given."""
+    hidden = len({c.seed for c in calls if not c.published})
+    seeds = f" and {hidden} hidden seed{'s' * (hidden > 1)}" if hidden else ""
+    return Diagnosis(
+        kind="ignores-arguments",
+        message=(
+            f"backprop returned exactly the same gradients for the published inputs{seeds}: "
+            "they are not computed from its arguments (weights, biases, x, y); does it read "
+            "global variables instead, such as a notebook's x, y or network?"
+        ),
+    )
 
 
 def _usable(

@@ -37,6 +37,7 @@ MISTAKES = {
     "missing-activation-derivative": "activation derivative left out",
     "forward": "backward pass right for a wrong forward pass",
     "first-failing-layer": "error starting below the output layer",
+    "ignores-arguments": "same gradients whatever the inputs (globals read?)",
 }
 # Column heads of the students table: short, with the check's name as a tooltip.
 _SHORT = {
