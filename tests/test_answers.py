@@ -82,3 +82,14 @@ def test_control_characters_are_written_out_but_a_messages_lines_kept() -> None:
     assert failure["error"] == "Error: \\x1b]0;pwned\\x07\n\tline 2"
     progress = validated("backprop", {"doing": "calling\n[2:9] fake\x1b[2J"})
     assert progress == {"doing": "calling\\n[2:9] fake\\x1b[2J"}
+
+
+def test_backprop_may_say_where_its_function_was_defined() -> None:
+    """The place of the function the child called (file, first line) passes cleaned, like any
+    name; a line that is not a count makes the answer malformed."""
+    answer = {"ok": True, "results": [], "autograd_attempts": []}
+    place = {"function_file": "hw1.ipynb, cell 3\x1b", "function_line": 4}
+    found = validated("backprop", answer | place)
+    assert (found["function_file"], found["function_line"]) == ("hw1.ipynb, cell 3\\x1b", 4)
+    with pytest.raises(Malformed, match="function_line: Input should be greater than"):
+        validated("backprop", answer | place | {"function_line": -1})

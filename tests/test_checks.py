@@ -159,6 +159,61 @@ SOURCES = {
         "    Variable._execution_engine.run_backward()\n",
         ["backprop.py, line 3, in backprop(): uses _execution_engine"],
     ),
+    "a local variable named like an autograd import": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n"
+        "    grad = 2 * (w - y)\n    return grad, grad\n",
+        [],
+    ),
+    "a parameter named like an autograd import": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, grad):\n    return grad(w)\n",
+        [],
+    ),
+    "a local read before it is assigned (local all the same)": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n    for v in w:\n"
+        "        if v:\n            print(grad)\n        grad = v\n",
+        [],
+    ),
+    "a global declaration reads the import": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n    global grad\n"
+        "    grad = grad(w, b)\n",
+        ["backprop.py, line 4, in backprop(): uses grad (imported from torch.autograd)"],
+    ),
+    "a lambda's and a comprehension's variables are theirs": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n"
+        "    step = lambda grad: grad * 2\n    return [grad for grad in w], grad(w, b)\n",
+        ["backprop.py, line 4, in backprop(): uses grad (imported from torch.autograd)"],
+    ),
+    "a nested function reads its enclosing function's variable": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n    grad = 2 * (w - y)\n"
+        "    def step():\n        return [grad * v for v in x]\n    return step()\n",
+        [],
+    ),
+    "a nested function's nonlocal": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n    grad = 0\n"
+        "    def step():\n        nonlocal grad\n        grad = grad + 1\n"
+        "    step()\n    return grad\n",
+        [],
+    ),
+    "a walrus in a comprehension binds the function's variable": (
+        "from torch.autograd import grad\ndef backprop(w, b, x, y):\n"
+        "    deltas = [grad := v * 2 for v in w]\n    return deltas, grad\n",
+        [],
+    ),
+    "a parameter named like torch.func": (
+        "from torch import func\ndef backprop(w, b, x, func):\n    return func.grad\n",
+        [],
+    ),
+    "a function's own import of autograd": (
+        "def backprop(w, b, x, y):\n    from torch.autograd import grad\n    return grad(w, b)\n",
+        [
+            "backprop.py, line 2, in backprop(): imports torch.autograd",
+            "backprop.py, line 3, in backprop(): uses grad (imported from torch.autograd)",
+        ],
+    ),
+    "a function's own import of torch.func": (
+        "def backprop(w, b, x, y):\n    import torch.func as tf\n    return tf.grad(f)(w)\n",
+        ["backprop.py, line 3, in backprop(): uses torch.func.grad"],
+    ),
     "grad mode is not autograd": (
         "import torch\nfrom torch.autograd import no_grad\ndef backprop(w, b, x, y):\n"
         "    from torch.autograd import set_grad_enabled\n"
@@ -256,6 +311,136 @@ def test_notebook_scan_passes_honest_backprop_beside_autograd_cells(tmp_path: Pa
     assert no_autograd.notebook_uses(book, "backprop", tmp_path) == []
 
 
+def test_notebook_scan_tells_backprops_variables_from_the_cells_autograd(tmp_path: Path) -> None:
+    """A variable of backprop named like an autograd global of the cells (`grad` imported from
+    torch.autograd, `grads` set by torch.autograd.grad) is backprop's own; a function that reads
+    the global is told where it was set, by cell and line."""
+    book = _notebook(
+        tmp_path,
+        "import torch\nfrom torch.autograd import grad",
+        "w = torch.ones(2, requires_grad=True)\nloss = (w * w).sum()\n"
+        "grads = torch.autograd.grad(loss, [w])",
+        "def backprop(w, b, x, y):\n    grad = 2 * (x - y)\n"
+        "    grads = {'W': [grad], 'b': [grad]}\n    return grads['W'], grads['b']",
+        "def cheat(w, b, x, y):\n    return grads",
+    )
+    assert no_autograd.notebook_uses(book, "backprop", tmp_path) == []
+    assert no_autograd.notebook_uses(book, "cheat", tmp_path) == [
+        "hw1.ipynb, cell 5, line 2, in cheat(): uses grads (set to torch.autograd at cell 3, "
+        "line 3)"
+    ]
+
+
+HAND = "def backprop(w, b, x, y):\n    return [np.outer(x, x)], [x]\n"
+AUTOGRAD = "def backprop(w, b, x, y):\n    return torch.autograd.grad(w, b)\n"
+
+
+@pytest.mark.parametrize(
+    ("place", "expected"),
+    [
+        (("hw1.ipynb, cell 3", 1), []),
+        (None, ["hw1.ipynb, cell 4, line 3, in backprop(): uses torch.autograd"]),
+        (
+            ("hw1.ipynb, cell 3", 2),
+            ["hw1.ipynb, cell 4, line 3, in backprop(): uses torch.autograd"],
+        ),
+        (
+            ("hw1.ipynb, cell 9", 1),
+            ["hw1.ipynb, cell 4, line 3, in backprop(): uses torch.autograd"],
+        ),
+        (
+            ("other.ipynb, cell 3", 1),
+            ["hw1.ipynb, cell 4, line 3, in backprop(): uses torch.autograd"],
+        ),
+    ],
+    ids=["the place that ran", "no place", "no definition there", "no such cell", "another file"],
+)
+def test_notebook_scan_starts_at_the_definition_that_ran(
+    place: tuple[str, int] | None, expected: list[str], tmp_path: Path
+) -> None:
+    """A later cell's definition that never ran (the cell stopped before it) is not the backprop
+    the sandbox called: the scan starts where the called function was defined, and falls back
+    to the last definition when that place names none."""
+    book = _notebook(
+        tmp_path,
+        "import torch\nimport numpy as np",
+        HAND,
+        "raise SystemExit('old version')\n" + AUTOGRAD,
+    )
+    assert no_autograd.notebook_uses(book, "backprop", tmp_path, place) == expected
+
+
+def test_notebook_scan_follows_a_backprop_imported_from_a_module(tmp_path: Path) -> None:
+    """A notebook that imports backprop from the student's module is scanned in that module."""
+    (tmp_path / "helpers.py").write_text("import torch\n" + AUTOGRAD)
+    book = _notebook(tmp_path, "from helpers import backprop")
+    expected = ["helpers.py, line 3, in backprop(): uses torch.autograd"]
+    assert no_autograd.notebook_uses(book, "backprop", tmp_path, ("helpers.py", 2)) == expected
+
+
+FLAGGED = (
+    "import torch\nimport numpy as np\nUSE_AUTOGRAD = False\nif USE_AUTOGRAD:\n"
+    + "\n".join("    " + line for line in AUTOGRAD.splitlines())
+    + "\nelse:\n"
+    + "\n".join("    " + line for line in HAND.splitlines())
+    + "\n"
+)
+DEFINITIONS = {
+    "the branch a flag chose": (FLAGGED, 8, []),
+    "no place": (FLAGGED, None, ["backprop.py, line 6, in backprop(): uses torch.autograd"]),
+    "no definition there": (
+        FLAGGED,
+        7,
+        ["backprop.py, line 6, in backprop(): uses torch.autograd"],
+    ),
+    "a decorated definition, by its decorator's line": (
+        "import torch\nimport numpy as np\n" + AUTOGRAD + "@torch.no_grad()\n" + HAND,
+        5,
+        [],
+    ),
+    "a definition by another name": (
+        "import torch\nimport numpy as np\n"
+        + AUTOGRAD
+        + HAND.replace("backprop", "by_hand")
+        + "backprop = by_hand\n",
+        5,
+        [],
+    ),
+    "a method": (
+        "import torch\nimport numpy as np\nclass Net:\n    def backprop(self, w, b, x, y):\n"
+        "        return torch.func.grad(f)(w)\n" + HAND,
+        6,
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "expected"), DEFINITIONS.values(), ids=DEFINITIONS.keys()
+)
+def test_source_scan_starts_at_the_definition_that_ran(
+    source: str, line: int | None, expected: list[str], tmp_path: Path
+) -> None:
+    """In a module too, the scan starts at the definition the called function came from: the
+    branch of `if USE_AUTOGRAD:` that ran, a decorated function (its first line is its
+    decorator's), a function bound to the contract's name; a line with no definition falls back
+    to every definition of the name."""
+    path = tmp_path / "backprop.py"
+    path.write_text(source)
+    start = None if line is None else (path, line)
+    assert no_autograd.source_uses(path, "backprop", start=start) == expected
+
+
+def test_source_scan_follows_the_definition_into_another_module(tmp_path: Path) -> None:
+    """`from helpers import backprop` in backprop.py: the definition that ran is in helpers.py."""
+    (tmp_path / "helpers.py").write_text("import torch\n" + AUTOGRAD)
+    (tmp_path / "backprop.py").write_text("from helpers import backprop\n")
+    start = (tmp_path / "helpers.py", 2)
+    assert no_autograd.source_uses(tmp_path / "backprop.py", "backprop", start=start) == [
+        "helpers.py, line 3, in backprop(): uses torch.autograd"
+    ]
+
+
 def test_source_scan_of_a_broken_file_finds_nothing(tmp_path: Path) -> None:
     """A file that does not parse is left to the run, which reports it."""
     path = tmp_path / "backprop.py"
@@ -303,6 +488,42 @@ def test_a_reported_file_outside_the_submission_is_not_read(
         "pass",
         "backprop.py: no autograd in backprop() or what it calls, in the source or at run time",
     )
+
+
+def defined(folder: Path, function_file: object, function_line: object) -> Context:
+    """A context whose backprop stage reported where the function it called was defined."""
+    context = ran(folder, "backprop.py")
+    stage = context.outcome.stages["backprop"]
+    stage |= {"function_file": function_file, "function_line": function_line}
+    return context
+
+
+@pytest.mark.parametrize(
+    ("function_file", "function_line", "status"),
+    [
+        ("backprop.py", 8, "pass"),
+        ("helpers.py", 2, "fail"),
+        ("backprop.py", 7, "fail"),
+        ("../backprop.py", 8, "fail"),
+        ("link.py", 8, "fail"),
+        ("backprop.py", "8", "fail"),
+        (None, None, "fail"),
+    ],
+    ids=["it", "another module", "no definition", "outside", "a link", "not a line", "none"],
+)
+def test_the_check_scans_from_where_the_child_says_backprop_was_defined(
+    function_file: object, function_line: object, status: str, tmp_path: Path
+) -> None:
+    """The place the child reports starts the scan when it is a definition in a regular file of
+    the submission; otherwise the scan is as it was: every definition of the name."""
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "backprop.py").write_text(FLAGGED)
+    (folder / "helpers.py").write_text("import torch\n" + AUTOGRAD)
+    (folder / "link.py").symlink_to(folder / "backprop.py")
+    (tmp_path / "backprop.py").write_text(FLAGGED)
+    found = no_autograd.check(defined(folder, function_file, function_line))
+    assert found.status == status, found.message
 
 
 # --- dat-files --------------------------------------------------------------------------------

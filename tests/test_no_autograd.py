@@ -9,8 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import notebooks
 import pytest
 from classroom import CORE_CHECKS, EXAMPLES, message, statuses
+from nbformat import v4
 
 from grader import api
 from grader.assignment import load_assignment
@@ -163,7 +165,59 @@ PROGRAMS = {
     ),
 }
 
+# the correct backprop, by hand (after LOSS, which imports numpy as np)
+BY_HAND = (
+    "def backprop" + (EXAMPLES / "correct" / "backprop.py").read_text().split("def backprop")[1]
+)
+AUTOGRAD_BACKPROP = (
+    "def backprop(weights, biases, x, y):\n"
+    "    params, x, y = tensors(weights, biases, x, y, grad=True)\n"
+    "    grads = torch.autograd.grad(loss(params, x, y), [*params[0], *params[1]])\n"
+    "    return arrays(grads[: len(grads) // 2], grads[len(grads) // 2 :])\n"
+)
+
+
+def indented(code: str) -> str:
+    return "".join(f"    {line}" if line.strip() else line for line in code.splitlines(True))
+
+
+def replaced(code: str, old: str, new: str) -> str:
+    assert old in code, old
+    return code.replace(old, new)
+
+
+# the correct backprop with variables named like the autograd of the code around it
+LOCAL_GRADS = replaced(
+    replaced(
+        BY_HAND,
+        "delta = 2 * (activations[-1] - y)",
+        "grad = 2 * (activations[-1] - y)\n    delta = grad",
+    ),
+    "    return dW, db",
+    '    grads = {"W": dW, "b": db}\n    return grads["W"], grads["b"]',
+)
+
 HONEST = {
+    "autograd_backprop_behind_a_false_flag": (
+        "USE_AUTOGRAD = False\nif USE_AUTOGRAD:\n"
+        + indented(AUTOGRAD_BACKPROP)
+        + "else:\n"
+        + indented(BY_HAND)
+    ),
+    "local_grad_beside_an_autograd_import": "from torch.autograd import grad\n" + LOCAL_GRADS,
+    "decorated_backprop_replacing_an_autograd_one": (
+        AUTOGRAD_BACKPROP + "\n\n@torch.no_grad()\n" + BY_HAND
+    ),
+    "partial_of_a_function_by_hand": (
+        "import functools\n"
+        + replaced(BY_HAND, "def backprop(", "def by_hand(")
+        + "\n\nbackprop = functools.partial(by_hand)\n"
+    ),
+    "callable_object": (
+        "class Backprop:\n    "
+        + replaced(indented(BY_HAND), "def backprop(", "def __call__(self, ").strip()
+        + "\n\n\nbackprop = Backprop()\n"
+    ),
     "vmap_outer_products": (
         "def backprop(weights, biases, x, y):\n"
         "    outer = torch.func.vmap(lambda d, a: d * a, in_dims=(0, None))\n"
@@ -188,6 +242,28 @@ HONEST = {
 }
 
 
+# honest notebooks whose cells use autograd around backprop: the cells of each, after a title
+NOTEBOOKS = {
+    # a later cell stops before its own autograd backprop: the one in force is cell 3's
+    "notebook_stopped_before_an_autograd_backprop": [
+        v4.new_code_cell(notebooks.network_code()),
+        v4.new_code_cell(notebooks.backprop_code()),
+        v4.new_code_cell("raise SystemExit('old version')\n" + LOSS + AUTOGRAD_BACKPROP),
+    ],
+    # `grad` imported and `grads` set from torch.autograd for torch_autograd.dat, and backprop's
+    # own variables of those names
+    "notebook_local_grads_beside_autograd_cells": [
+        v4.new_code_cell("import numpy as np\nimport torch\nfrom torch.autograd import grad"),
+        v4.new_code_cell(notebooks.network_code()),
+        v4.new_code_cell(
+            "net = build_network()\nloss = net(torch.ones(10)).sum()\n"
+            "grads = torch.autograd.grad(loss, list(net.parameters()))"
+        ),
+        v4.new_code_cell(LOCAL_GRADS),
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeResult]:
     """Every route and honest student, graded as one class."""
@@ -201,6 +277,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeResult]:
     for name, body in {**{n: b for n, (b, _) in ROUTES.items()}, **HONEST, **programs}.items():
         shutil.copytree(EXAMPLES / "correct", students / name)
         (students / name / "backprop.py").write_text(LOSS + body)
+    for name, cells in NOTEBOOKS.items():
+        notebooks.write(students / name, [v4.new_markdown_cell(notebooks.TITLE), *cells])
     results = api.grade_paths([students], load_assignment("bs6207-a1"), root / "reports")
     return {r.student: r for r in results}
 
@@ -243,7 +321,22 @@ def test_every_route_to_a_program_fails_naming_it(
 def test_honest_code_near_autograd_keeps_full_marks(
     honest: str, graded: dict[str, GradeResult]
 ) -> None:
-    """vmap is not autograd, nor are tensors made with requires_grad and used under no_grad."""
+    """vmap is not autograd, nor are tensors made with requires_grad and used under no_grad;
+    nor is an autograd backprop that never ran (behind a false flag, or replaced by a later,
+    decorated definition), nor a variable of backprop named like an autograd import. A
+    backprop that is not a plain function (a partial, a callable object) is graded as well."""
+    result = graded[honest]
+    assert statuses(result) == dict.fromkeys(CORE_CHECKS, "pass"), [
+        c.message for c in result.checks
+    ]
+
+
+@pytest.mark.parametrize("honest", NOTEBOOKS)
+def test_honest_notebooks_beside_autograd_cells_keep_full_marks(
+    honest: str, graded: dict[str, GradeResult]
+) -> None:
+    """A notebook's backprop is scanned as it ran: the definition in force (not a later one a
+    stopped cell never reached), with its own variables named like the cells' autograd."""
     result = graded[honest]
     assert statuses(result) == dict.fromkeys(CORE_CHECKS, "pass"), [
         c.message for c in result.checks

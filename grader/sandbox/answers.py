@@ -125,6 +125,9 @@ class Backprop(TypedDict):
     results: Annotated[list[CallAnswer], Items]
     autograd_attempts: Annotated[list[Name], Items]
     module_file: NotRequired[Name]  # the file that ran as the backprop module ("" if unknown)
+    # where the function called was defined: its file (or `hw1.ipynb, cell 3`) and first line
+    function_file: NotRequired[Name]
+    function_line: NotRequired[Count]
 
 
 class Node(TypedDict):
