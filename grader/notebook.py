@@ -3,11 +3,12 @@ what the sandbox's run of them means for the report.
 
 A submission holds the contract's modules, or one notebook (`*.ipynb`), or both: then the
 modules are graded and the notebook is named as not used. The notebook is read here, in the
-grader, as data: bounded in size, parsed and validated by nbformat (the Jupyter project's
-reader), its stored outputs dropped. What runs in the sandbox is each code cell's source with
-the lines only IPython understands (`%magic`, `!shell`, `x?`) put out of the way and listed;
-the sandbox (sandbox/cells.py) runs the cells top to bottom in one namespace, recording
-errors cell by cell, and takes the contract's functions from that namespace.
+grader, as data: bounded in size, parsed as JSON, its stored outputs dropped, and refused only
+when it cannot be run; what nbformat's validation (the Jupyter project's) finds wrong beyond
+that is noted, as Jupyter opens such a notebook with a warning. What runs in the sandbox is
+each code cell's source with the lines only IPython understands (`%magic`, `!shell`, `x?`)
+put out of the way and listed; the sandbox (sandbox/cells.py) runs the cells top to bottom in
+one namespace, recording errors cell by cell, and takes the contract's functions from it.
 """
 
 from __future__ import annotations

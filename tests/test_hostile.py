@@ -91,8 +91,8 @@ EXPECTED = {
     "ignores_its_arguments": (
         "backprop-gradients",
         "fail",
-        "backprop returned exactly the same gradients for the published inputs and 3 hidden "
-        "seeds: they are not computed from its arguments",
+        "backprop's gradients are right on the published inputs and exactly the same on the 3 "
+        "other data points: they are not computed from its arguments",
     ),
     "returns_wrong_shapes": (
         "backprop-gradients",

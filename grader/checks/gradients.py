@@ -78,7 +78,12 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
         return result(
             context, check, status, message, details, tables if status == "error" else None
         )
-    if first_failure is not None and check == "backprop-gradients" and _all_the_same(actuals):
+    if (
+        first_failure is not None
+        and check == "backprop-gradients"
+        and comparisons[0].agree  # right on the published inputs: read from the globals?
+        and _all_the_same(actuals)
+    ):
         diagnoses = [_ignores_its_arguments(calls), *diagnoses]
     if first_failure is not None:
         message = f"{diagnoses[0].message}. {first_failure}" if diagnoses else first_failure
@@ -103,15 +108,16 @@ def _all_the_same(actuals: list[Blocks]) -> bool:
 
 
 def _ignores_its_arguments(calls: list[Call]) -> Diagnosis:
-    """The mistake of a backprop whose gradients are the same whatever it is given."""
-    hidden = len({c.seed for c in calls if not c.published})
-    seeds = f" and {hidden} hidden seed{'s' * (hidden > 1)}" if hidden else ""
+    """The mistake of a backprop whose gradients are right on the published inputs and the
+    same whatever else it is given."""
+    others = len(calls) - 1
     return Diagnosis(
         kind="ignores-arguments",
         message=(
-            f"backprop returned exactly the same gradients for the published inputs{seeds}: "
-            "they are not computed from its arguments (weights, biases, x, y); does it read "
-            "global variables instead, such as a notebook's x, y or network?"
+            f"backprop's gradients are right on the published inputs and exactly the same on "
+            f"the {others} other data point{'s' * (others > 1)}: they are not computed from its "
+            "arguments (weights, biases, x, y); does it read global variables instead, such as "
+            "a notebook's x, y or network?"
         ),
     )
 
