@@ -34,23 +34,9 @@ def write_reference(assignment: Assignment, out: Path, seed: int | None = None) 
     if out.exists() and not out.is_dir():
         raise GradeError(f"{out}: exists and is not a folder; give --out a folder to write into")
     out.mkdir(parents=True, exist_ok=True)
-    net = assignment.network
-    about = [
-        f"assignment {assignment.name}: {assignment.title}",
-        f"seed {truth.seed}; network {'-'.join(map(str, net.sizes))}, {net.activation} hidden, "
-        f"{net.output_activation} output; loss {assignment.loss}",
-    ]
+    about = _about(assignment, truth)
     inputs, gradients = out / "inputs.dat", out / "torch_autograd.dat"
-    write_dat(
-        inputs,
-        truth.input_blocks,
-        comments=[
-            "grade reference: the inputs",
-            *about,
-            "x: the data point; y: its label; W1 b1 W2 b2 ...: the initial parameters,",
-            "numbered from the input layer, each W in PyTorch's (out, in) layout",
-        ],
-    )
+    write_dat(inputs, truth.input_blocks, comments=inputs_comments(assignment, truth))
     steps = assignment.training.steps
     write_dat(
         gradients,
@@ -70,6 +56,25 @@ def write_reference(assignment: Assignment, out: Path, seed: int | None = None) 
         ],
     )
     return [inputs, gradients]
+
+
+def _about(assignment: Assignment, truth: GroundTruth) -> list[str]:
+    net = assignment.network
+    return [
+        f"assignment {assignment.name}: {assignment.title}",
+        f"seed {truth.seed}; network {'-'.join(map(str, net.sizes))}, {net.activation} hidden, "
+        f"{net.output_activation} output; loss {assignment.loss}",
+    ]
+
+
+def inputs_comments(assignment: Assignment, truth: GroundTruth) -> list[str]:
+    """The comments of inputs.dat, the file students are given (`grade reference`, the kit)."""
+    return [
+        "grade reference: the inputs",
+        *_about(assignment, truth),
+        "x: the data point; y: its label; W1 b1 W2 b2 ...: the initial parameters,",
+        "numbered from the input layer, each W in PyTorch's (out, in) layout",
+    ]
 
 
 def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path]:

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from grader import api, dat_match, dat_verdict
+from grader import api, dat_match, dat_verdict, starter
 from grader.assignment import load_assignment, preset_names
 from grader.compare import agreeing_figures
 from grader.errors import GradeError
@@ -148,6 +148,33 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=_seed, metavar="N", help="seed of the inputs (default: the assignment's)"
     )
 
+    kit = commands.add_parser(
+        "starter",
+        help="write the kit students start from: the contract's files, write_dat.py, inputs",
+        description="Write into DIR what students start from: network.py and backprop.py with "
+        "the contract's functions (raising NotImplementedError), write_dat.py (writes both .dat "
+        "files from them), inputs.dat and a README for students; or the same as one notebook.",
+    )
+    kit.add_argument(
+        "--assignment", required=True, metavar="NAME_OR_PATH",
+        help=f"a preset ({presets}) or an assignment .toml file",
+    )  # fmt: skip
+    kit.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
+    kit.add_argument(
+        "--form", choices=starter.FORMS, default="modules",
+        help="modules (network.py, backprop.py, write_dat.py; the default) or one notebook",
+    )  # fmt: skip
+    kit.add_argument(
+        "--classroom", action="store_true",
+        help="also the GitHub Classroom workflow (.github/workflows/classroom.yml): DIR is then "
+        "the template repository",
+    )  # fmt: skip
+    kit.add_argument(
+        "--solution", action="store_true",
+        help="the functions solved, for TAs to check their set-up (keep it private)",
+    )  # fmt: skip
+    kit.add_argument("--force", action="store_true", help="write into DIR even if it is not empty")
+
     assignments = commands.add_parser(
         "assignments",
         help="list the preset assignments, or check and show one",
@@ -208,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _grade(args)
         if args.command == "reference":
             return _reference(args)
+        if args.command == "starter":
+            return _starter(args)
         if args.command == "dat":
             return _dat(args)
         if args.command == "gradescope":
@@ -367,6 +396,17 @@ def _reference(args: argparse.Namespace) -> int:
     written = api.write_reference(assignment, args.out, args.seed)
     seed = assignment.seed if args.seed is None else args.seed
     say(f"{assignment.name}, seed {seed}:")
+    for path in written:
+        say(f"  wrote {path}")
+    return EXIT_OK
+
+
+def _starter(args: argparse.Namespace) -> int:
+    assignment = load_assignment(args.assignment)
+    kit = starter.starter(assignment, args.form, args.classroom, args.solution)
+    written = kit.write(args.out, args.force)
+    what = "solved, keep it private" if args.solution else "for students"
+    say(f"{assignment.name}, the {args.form} kit ({what}):")
     for path in written:
         say(f"  wrote {path}")
     return EXIT_OK
