@@ -571,7 +571,7 @@ def test_template_workflow_wires_grade_to_the_reporter() -> None:
 
 def test_template_readme_one_runner_wiring_matches_the_result_output() -> None:
     """The README's alternative: env <RUNNER>_RESULTS from the `result` output, runners grade."""
-    text = (TEMPLATE / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "classroom.md").read_text(encoding="utf-8")
     block = re.search(r"```yaml\n(.*?)```", text, re.DOTALL)
     assert block
     step = yaml.safe_load(block.group(1))[0]

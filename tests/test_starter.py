@@ -1,0 +1,143 @@
+"""`grade starter`: the kit, graded as a student would hand it in.
+
+Round trips through the real grader and the real sandbox: the kit as written scores 0 saying
+what is not written yet; solved and run (`python write_dat.py`, or the notebook top to
+bottom, each in a fresh interpreter as a student runs them) it scores full marks, for every
+preset in both forms; a buggy backprop written into it gets the diagnosis the module
+fixtures get. examples/classroom-template is the kit for bs6207-a1, byte for byte.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from classroom import ROOT, statuses
+
+from grader import batch, starter
+from grader.assignment import load_assignment, preset_names
+from grader.cli import main
+from grader.errors import GradeError
+from grader.result import GradeResult
+
+RUN_NOTEBOOK = """
+import json, sys
+cells = json.load(open(sys.argv[1], encoding="utf-8"))["cells"]
+namespace = {"__name__": "__main__"}
+for cell in cells:
+    if cell["cell_type"] == "code":
+        exec(compile("".join(cell["source"]), "cell", "exec"), namespace)
+"""
+
+
+def write_kit(name: str, form: starter.Form, out: Path, solution: bool) -> Path:
+    starter.starter(load_assignment(name), form, solution=solution).write(out)
+    return out
+
+
+def run_it(folder: Path, name: str, form: starter.Form) -> str:
+    """What a student runs: `python write_dat.py`, or every cell of the notebook in order."""
+    command = ["write_dat.py"] if form == "modules" else ["-c", RUN_NOTEBOOK, f"{name}.ipynb"]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=folder, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def graded(folder: Path, name: str, reports: Path) -> GradeResult:
+    return batch.grade_one(folder, load_assignment(name), reports)
+
+
+@pytest.mark.parametrize("form", starter.FORMS)
+@pytest.mark.parametrize("name", preset_names())
+def test_the_solved_kit_gets_full_marks(name: str, form: starter.Form, tmp_path: Path) -> None:
+    """The kit with --solution, run as a student runs it, then graded: full marks, and
+    write_dat.py's own verdict agrees."""
+    folder = write_kit(name, form, tmp_path / f"{form}-{name}", solution=True)
+    printed = run_it(folder, name, form)
+    assert printed.strip().endswith("they agree to 5 significant figures")
+    result = graded(folder, name, tmp_path / "reports")
+    assert result.score == result.max_score, [c.message for c in result.checks]
+    if form == "notebook":
+        assert result.notebook is not None and result.notebook.notes == []  # same .dat written
+
+
+@pytest.mark.parametrize("form", starter.FORMS)
+def test_the_kit_as_written_says_what_is_not_written(form: starter.Form, tmp_path: Path) -> None:
+    """Handed in untouched: 0 points, every check saying so, no traceback."""
+    folder = write_kit("bs6207-a1", form, tmp_path / form, solution=False)
+    result = graded(folder, "bs6207-a1", tmp_path / "reports")
+    assert result.score == 0
+    written = "NotImplementedError: not written yet: write it"
+    for check in ("network-architecture", "autograd-gradients", "backprop-gradients"):
+        message = next(c.message for c in result.checks if c.id == check)
+        assert message.endswith(written), message
+    assert all("Traceback" not in c.message for c in result.checks)
+
+
+def test_a_transposed_dw_in_the_kit_is_named(tmp_path: Path) -> None:
+    """A student who fills the kit in with dW transposed gets the diagnosis the module
+    fixture `transposed_weight_grads` gets."""
+    folder = write_kit("bs6207-a1", "modules", tmp_path / "kit", solution=True)
+    backprop = folder / "backprop.py"
+    text = backprop.read_text()
+    assert "np.outer(delta, activations[i])" in text
+    mistake = "np.outer(activations[i], delta)"  # (in, out): the example student's mistake
+    backprop.write_text(text.replace("np.outer(delta, activations[i])", mistake))
+    result = graded(folder, "bs6207-a1", tmp_path / "reports")
+    check = next(c for c in result.checks if c.id == "backprop-gradients")
+    assert check.status == "fail"
+    assert check.diagnoses and check.diagnoses[0].kind == "transposed"
+    assert statuses(result)["network-architecture"] == "pass"
+
+
+def test_the_classroom_example_is_the_kit(tmp_path: Path) -> None:
+    """examples/classroom-template is `grade starter --assignment bs6207-a1 --classroom`."""
+    kit = starter.starter(load_assignment("bs6207-a1"), "modules", classroom=True)
+    example = ROOT / "examples" / "classroom-template"
+    on_disk = {
+        p.relative_to(example).as_posix(): p.read_bytes()
+        for p in sorted(example.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    command = "grade starter --assignment bs6207-a1 --classroom --force --out"
+    assert on_disk == kit.files, f"regenerate it: {command} examples/classroom-template"
+
+
+def test_the_kit_is_the_same_every_time() -> None:
+    assignment = load_assignment("hw02-1")
+    for form in starter.FORMS:
+        assert starter.starter(assignment, form).files == starter.starter(assignment, form).files
+
+
+def test_a_folder_that_is_not_empty_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    kit = starter.starter(load_assignment("sigmoid-d2"))
+    with pytest.raises(GradeError, match="is not empty; give an empty or new folder, or --force"):
+        kit.write(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    kit.write(tmp_path, force=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "network.py").exists()
+
+
+def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`grade starter` writes the kit and lists it; a folder in use is refused, exit 2."""
+    out = tmp_path / "kit"
+    argv = ["starter", "--assignment", "hw02-1", "--out", str(out), "--form", "notebook"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "hw02-1.ipynb", "inputs.dat"]
+    assert "hw02-1, the notebook kit (for students):" in capsys.readouterr().out
+    assert main(argv) == 2
+    assert "is not empty" in capsys.readouterr().err
+
+
+def test_the_kit_gives_no_answer_away() -> None:
+    """Unsolved, no file computes a gradient or builds a layer."""
+    kit = starter.starter(load_assignment("bs6207-a1"), "modules")
+    for name in ("network.py", "backprop.py"):
+        text = kit.files[name].decode()
+        body = text.split('"""')[-1]  # after the last docstring
+        assert "nn.Linear(" not in body and "np.outer" not in body and "@" not in body
