@@ -78,15 +78,16 @@ def test_the_kit_as_written_says_what_is_not_written(form: starter.Form, tmp_pat
     assert all("Traceback" not in c.message for c in result.checks)
 
 
-def test_a_transposed_dw_in_the_kit_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", starter.FORMS)
+def test_a_transposed_dw_in_the_kit_is_named(form: starter.Form, tmp_path: Path) -> None:
     """A student who fills the kit in with dW transposed gets the diagnosis the module
-    fixture `transposed_weight_grads` gets."""
-    folder = write_kit("bs6207-a1", "modules", tmp_path / "kit", solution=True)
-    backprop = folder / "backprop.py"
-    text = backprop.read_text()
+    fixture `transposed_weight_grads` gets, in either form."""
+    folder = write_kit("bs6207-a1", form, tmp_path / "kit", solution=True)
+    code = folder / ("backprop.py" if form == "modules" else "bs6207-a1.ipynb")
+    text = code.read_text()
     assert "np.outer(delta, activations[i])" in text
     mistake = "np.outer(activations[i], delta)"  # (in, out): the example student's mistake
-    backprop.write_text(text.replace("np.outer(delta, activations[i])", mistake))
+    code.write_text(text.replace("np.outer(delta, activations[i])", mistake))
     result = graded(folder, "bs6207-a1", tmp_path / "reports")
     check = next(c for c in result.checks if c.id == "backprop-gradients")
     assert check.status == "fail"
@@ -141,3 +142,52 @@ def test_the_kit_gives_no_answer_away() -> None:
         text = kit.files[name].decode()
         body = text.split('"""')[-1]  # after the last docstring
         assert "nn.Linear(" not in body and "np.outer" not in body and "@" not in body
+
+
+OWN = """
+name = "own-tanh"
+title = "Own: a 3-4-2 tanh network with a sigmoid output"
+loss = "half_squared_error"
+significant_figures = 6
+
+[network]
+input_dim = 3
+hidden = [4]
+activation = "tanh"
+output_activation = "sigmoid"
+output_dim = 2
+
+[data]
+kind = "fixed"
+x = [0.5, -1.0, 2.0]
+y = [0.25, 0.75]
+
+[training]
+steps = 1
+learning_rate = 0.1
+
+[contract]
+network_module = "hw1.net"
+network_function = "make_mlp"
+network_kwargs = { width = 4 }
+backprop_module = "hw1.grads"
+backprop_function = "gradients"
+torch_dat = "torch.dat"
+my_dat = "mine.dat"
+"""
+
+
+@pytest.mark.parametrize("form", starter.FORMS)
+def test_a_tas_own_assignment_round_trips(form: starter.Form, tmp_path: Path) -> None:
+    """A TA's TOML with its own module paths (a package), names, files, activations, two
+    outputs, half the squared error and an SGD step: the solved kit gets full marks."""
+    toml = tmp_path / "own.toml"
+    toml.write_text(OWN)
+    assignment = load_assignment(toml)
+    folder = tmp_path / form
+    starter.starter(assignment, form, solution=True).write(folder)
+    if form == "modules":
+        assert (folder / "hw1" / "__init__.py").exists() and (folder / "hw1" / "net.py").exists()
+    assert run_it(folder, "own-tanh", form).strip().endswith("agree to 6 significant figures")
+    result = batch.grade_one(folder, assignment, tmp_path / "reports")
+    assert result.score == result.max_score, [c.message for c in result.checks]
