@@ -1,10 +1,10 @@
 """BS6207 Assignment 1: backprop through a 10-layer ReLU MLP: the two .dat files you hand in.
 
 Run `python write_dat.py` in this folder, beside inputs.dat (the published inputs). It builds
-your network with build_network(d=10, K=10), loads the published parameters into it, and writes
-torch_autograd.dat (dL/dW and dL/db by torch autograd on your network) and my_autograd.dat (the same
-by your backprop()); then it says
-whether the two agree to 5 significant figures, by the rule grade uses.
+your network with build_network(d=10, K=10) and loads the published parameters into it;
+then it writes torch_autograd.dat, dL/dW and dL/db by torch autograd on your network, and
+my_autograd.dat, the same by your backprop(),
+and says whether the two agree to 5 significant figures, by the rule grade uses.
 """
 
 import numpy as np
