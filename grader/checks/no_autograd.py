@@ -86,8 +86,13 @@ def check(context: Context) -> CheckResult:
         return result(context, CHECK, "error", f"could not run backprop: {failure}")
     answers = stage.get("results", [])
     if not any(isinstance(a, dict) and "dW" in a for a in answers):
+        error = next((str(a["error"]) for a in answers if isinstance(a, dict) and "error" in a), "")
+        why = f": {error}" if error else ""
         return result(
-            context, CHECK, "error", "backprop returned no gradients, so there is nothing to check"
+            context,
+            CHECK,
+            "error",
+            f"backprop returned no gradients, so there is nothing to check{why}",
         )
     return result(
         context,
