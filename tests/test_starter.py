@@ -13,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from classroom import ROOT, statuses
 
 from grader import batch, starter
 from grader.assignment import load_assignment, preset_names
 from grader.cli import main
+from grader.compare import compare
 from grader.errors import GradeError
 from grader.result import GradeResult
 
@@ -196,3 +198,22 @@ def test_a_tas_own_assignment_round_trips(form: starter.Form, tmp_path: Path) ->
     assert run_it(folder, "own-tanh", form).strip().endswith("agree to 6 significant figures")
     result = batch.grade_one(folder, assignment, tmp_path / "reports")
     assert result.score == result.max_score, [c.message for c in result.checks]
+
+
+def test_write_dat_judges_by_grades_rule() -> None:
+    """write_dat.py's `agree` is grade's comparison rule (grader.compare), tensor by tensor:
+    the floor of the largest entry, one unit in the last figure, exact zeros."""
+    namespace: dict[str, object] = {}
+    source = starter.starter(load_assignment("bs6207-a1")).files["write_dat.py"].decode()
+    lines = [line for line in source.splitlines() if not line.startswith(("from backprop",
+             "from network", "if __name__", "    main()"))]  # fmt: skip
+    exec(compile("\n".join(lines), "write_dat", "exec"), namespace)
+    agree = namespace["agree"]
+    assert callable(agree)
+    rng = np.random.default_rng(6207)
+    reference = rng.normal(size=(21, 21)) * np.logspace(-8, 0, 21)
+    for relative in (0.0, 4e-5, 9.9e-5, 1.01e-4, 3e-4, 1e-2):
+        for noisy in (reference * (1 + relative), reference + relative * np.abs(reference).max()):
+            assert agree(noisy, reference) == compare(noisy, reference, 5).agree, relative
+    zeros = np.zeros((3, 3))
+    assert agree(zeros, zeros) and compare(zeros, zeros, 5).agree
