@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from classroom import ROOT, statuses
@@ -113,6 +114,13 @@ def test_the_classroom_example_is_the_kit(tmp_path: Path) -> None:
     }
     command = "grade starter --assignment bs6207-a1 --classroom --force --out"
     assert on_disk == kit.files, f"regenerate it: {command} examples/classroom-template"
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_the_notebook_is_valid(name: str) -> None:
+    """The notebook form passes nbformat's validation: Jupyter and Colab open it as it is."""
+    data = starter.starter(load_assignment(name), "notebook").files[f"{name}.ipynb"]
+    nbformat.validate(nbformat.reads(data.decode(), as_version=nbformat.NO_CONVERT))
 
 
 def test_the_kit_is_the_same_every_time() -> None:
