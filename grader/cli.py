@@ -71,6 +71,13 @@ def _jobs(text: str) -> int:
     return int(text)
 
 
+def _action(text: str) -> str:
+    try:
+        return starter.action_reference(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _sig_figs(text: str) -> int:
     if not text.isdigit() or not 2 <= int(text) <= 15:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 2 to 15")
@@ -168,6 +175,11 @@ def _parser() -> argparse.ArgumentParser:
         "--classroom", action="store_true",
         help="also the GitHub Classroom workflow (.github/workflows/classroom.yml): DIR is then "
         "the template repository",
+    )  # fmt: skip
+    kit.add_argument(
+        "--action", type=_action, default=starter.ACTION, metavar="OWNER/REPO@REF",
+        help="with --classroom: the copy of grade whose action the workflow uses (default: "
+        f"{starter.ACTION}, a placeholder to replace)",
     )  # fmt: skip
     kit.add_argument(
         "--solution", action="store_true",
@@ -403,7 +415,7 @@ def _reference(args: argparse.Namespace) -> int:
 
 def _starter(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
-    kit = starter.starter(assignment, args.form, args.classroom, args.solution)
+    kit = starter.starter(assignment, args.form, args.classroom, args.solution, args.action)
     written = kit.write(args.out, args.force)
     what = "solved, keep it private" if args.solution else "for students"
     say(f"{assignment.name}, the {args.form} kit ({what}):")

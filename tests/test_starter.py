@@ -225,3 +225,16 @@ def test_write_dat_judges_by_grades_rule() -> None:
             assert agree(noisy, reference) == compare(noisy, reference, 5).agree, relative
     zeros = np.zeros((3, 3))
     assert agree(zeros, zeros) and compare(zeros, zeros, 5).agree
+
+
+def test_the_workflow_uses_the_courses_copy_of_grade(tmp_path: Path) -> None:
+    """`--action` writes the course's copy of grade into the workflow; anything that is not an
+    action reference (a line break that would add a step, say) is refused, exit 2."""
+    out = tmp_path / "kit"
+    argv = ["starter", "--assignment", "hw02-1", "--out", str(out), "--classroom"]
+    assert main([*argv, "--action", "my-course/grade@v2"]) == 0
+    workflow = (out / ".github" / "workflows" / "classroom.yml").read_text()
+    assert "        uses: my-course/grade@v2\n" in workflow and "OWNER" not in workflow
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--force", "--action", "my-course/grade@v2\n  run: rm -rf ~"])
+    assert refused.value.code == 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,20 @@ from grader.checks import NAMES
 from grader.dat import format_dat
 from grader.errors import GradeError
 from grader.truth import ground_truth
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_ACTION = re.compile(rf"{_NAME}/{_NAME}(/[A-Za-z0-9_./-]+)?@[A-Za-z0-9_./-]+")  # owner/repo@ref
+
+
+def action_reference(text: str) -> str:
+    """`owner/repository@ref` as a workflow's `uses:` takes it; ValueError otherwise."""
+    if not _ACTION.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not an action reference; give OWNER/REPOSITORY@REF, e.g. "
+            "my-course/grade@v1 (your course's copy of grade, at a tag)"
+        )
+    return text
+
 
 Form = Literal["modules", "notebook"]
 FORMS: tuple[Form, ...] = ("modules", "notebook")
@@ -63,11 +78,19 @@ class Kit:
         return written
 
 
+ACTION = "OWNER/grade@v1"  # the placeholder a TA replaces with their course's copy of grade
+
+
 def starter(
-    assignment: Assignment, form: Form = "modules", classroom: bool = False, solution: bool = False
+    assignment: Assignment,
+    form: Form = "modules",
+    classroom: bool = False,
+    solution: bool = False,
+    action: str = ACTION,
 ) -> Kit:
-    """The kit for `assignment` in `form`; with the Classroom workflow; solved, or not."""
-    values = _values(assignment, form, solution)
+    """The kit for `assignment` in `form`; with the Classroom workflow (using grade's action
+    from `action`, `owner/repository@ref`); solved, or not."""
+    values = {**_values(assignment, form, solution), "action": action}
     code = {
         "network": _render("network.py.j2", values),
         "backprop": _render("backprop.py.j2", values),
