@@ -61,7 +61,7 @@ def write_reference(assignment: Assignment, out: Path, seed: int | None = None) 
 def _about(assignment: Assignment, truth: GroundTruth) -> list[str]:
     net = assignment.network
     return [
-        f"assignment {assignment.name}: {assignment.title}",
+        f"assignment {assignment.name}: {' '.join(assignment.title.split())}",  # one line
         f"seed {truth.seed}; network {'-'.join(map(str, net.sizes))}, {net.activation} hidden, "
         f"{net.output_activation} output; loss {assignment.loss}",
     ]

@@ -9,6 +9,7 @@ fixtures get. examples/classroom-template is the kit for bs6207-a1, byte for byt
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,30 @@ def test_the_workflow_uses_the_courses_copy_of_grade(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as refused:
         main([*argv, "--force", "--action", "my-course/grade@v2\n  run: rm -rf ~"])
     assert refused.value.code == 2
+
+
+def test_a_title_or_file_name_cannot_break_the_code(tmp_path: Path) -> None:
+    """The kit writes Python from the assignment: a title with quotes, backslashes and a line
+    break, and .dat names with quotes, stay text in every file and cell, which all compile."""
+    toml = tmp_path / "odd.toml"
+    title = json.dumps('Odd """ title\\ \n import os; os.system("x") #')  # a TOML string
+    toml.write_text(
+        OWN.replace('"Own: a 3-4-2 tanh network with a sigmoid output"', title)
+        .replace('"torch.dat"', json.dumps('torch""".dat'))
+        .replace('"mine.dat"', json.dumps("mine's.dat"))
+    )
+    assignment = load_assignment(toml)
+    assert '"""' in assignment.title and '"""' in assignment.contract.torch_dat
+    for form in starter.FORMS:
+        kit = starter.starter(assignment, form, solution=True)
+        for name, data in kit.files.items():
+            if name.endswith(".py"):
+                compile(data.decode(), name, "exec")
+            elif name.endswith(".ipynb"):
+                for cell in nbformat.reads(data.decode(), as_version=4).cells:
+                    if cell.cell_type == "code":
+                        compile(cell.source, name, "exec")
+    folder = tmp_path / "kit"
+    starter.starter(assignment, "modules", solution=True).write(folder)
+    run_it(folder, "own-tanh", "modules")
+    assert (folder / 'torch""".dat').exists() and (folder / "mine's.dat").exists()

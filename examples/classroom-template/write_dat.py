@@ -12,7 +12,7 @@ import torch
 from backprop import backprop
 from network import build_network
 
-INPUTS, TORCH_DAT, MY_DAT = "inputs.dat", "torch_autograd.dat", "my_autograd.dat"
+INPUTS, TORCH_DAT, MY_DAT = "inputs.dat", 'torch_autograd.dat', 'my_autograd.dat'
 STEPS, LEARNING_RATE = 0, 0.01  # SGD updates between the gradients
 SIG_FIGS = 5
 

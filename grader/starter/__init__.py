@@ -46,12 +46,22 @@ Form = Literal["modules", "notebook"]
 FORMS: tuple[Form, ...] = ("modules", "notebook")
 _ENVIRONMENT = Environment(
     loader=PackageLoader("grader", "starter/templates"),
-    autoescape=False,  # Python, Markdown and YAML: nothing here is student text
+    autoescape=False,  # Python, Markdown and YAML from the assignment: see the filters below
     undefined=StrictUndefined,
     keep_trailing_newline=True,
     trim_blocks=True,
 )
 _MODULES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+
+
+def _docstring_text(text: str) -> str:
+    """Text of a TA's TOML made safe inside a Python docstring: one line, no quotes closing it."""
+    return " ".join(text.split()).replace("\\", "\\\\").replace('"', '\\"')
+
+
+# Python source is written from the assignment: a title or a file name holding `"""` or a line
+# break must not end a string there (`py` writes a string literal, `doc` docstring text).
+_ENVIRONMENT.filters.update(py=repr, doc=_docstring_text)
 
 
 @dataclass(frozen=True)
