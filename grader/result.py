@@ -8,9 +8,9 @@ backprop-gradients, no-autograd, dat-files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from grader import files
 from grader.assignment import Limits
@@ -33,24 +33,32 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
 
+# A number of a tensor: NaN and the infinities are written as strings ("NaN", "Infinity",
+# "-Infinity"; ser_json_inf_nan), since JSON has no such numbers; the schema says so.
+Value = Annotated[
+    float,
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"enum": ["NaN", "Infinity", "-Infinity"]}]}),
+]
+
+
 class TensorTable(_Model):
     """One tensor compared entry by entry: what the report draws as a table."""
 
     name: str = Field(description="block name, e.g. W3 or step1.b2")
     shape: list[int] = Field(description="the reference's shape")
-    expected: list[float] = Field(
+    expected: list[Value] = Field(
         default_factory=list,
         description="reference values, flattened in C order; empty for a tensor that agrees",
     )
-    actual: list[float] | None = Field(
+    actual: list[Value] | None = Field(
         default=None, description="the student's values, flattened; null if the shape differs"
     )
     actual_shape: list[int] | None = Field(default=None, description="the student's shape")
-    relative_error: list[float] | None = Field(
+    relative_error: list[Value] | None = Field(
         default=None, description="per entry: |a - b| / max(|a|, |b|, 0.1 · largest)"
     )
     agree: bool = Field(description="every entry agrees to the assignment's figures")
-    max_relative_error: float = Field(description="the worst entry's relative error")
+    max_relative_error: Value = Field(description="the worst entry's relative error")
     note: str = Field(default="", description="why the tensor disagrees, in words")
 
 

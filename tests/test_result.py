@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema  # nbformat's, and so ours
+
 from grader.result import CHECK_IDS, CheckResult, GradeResult, Seeds, TensorTable
 
 SCHEMA = Path(__file__).parent.parent / "docs" / "result.schema.json"
@@ -35,3 +37,4 @@ def test_result_json_round_trips_with_infinite_errors() -> None:
     again = GradeResult.model_validate_json(text)
     assert again.checks[0].tables[0].max_relative_error == float("inf")
     assert again.model_dump_json() == text
+    jsonschema.validate(json.loads(text), json.loads(SCHEMA.read_text()))  # as the docs say it is
