@@ -84,6 +84,13 @@ def _sig_figs(text: str) -> int:
     return int(text)
 
 
+def _assignment_option(command: argparse.ArgumentParser, presets: str) -> None:
+    command.add_argument(
+        "--assignment", required=True, metavar="NAME_OR_PATH",
+        help=f"a preset ({presets}) or an assignment .toml file",
+    )  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade",
@@ -103,10 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         "DIR/<student>/result.json and report.html.",
     )
     grade.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="what to grade")
-    grade.add_argument(
-        "--assignment", required=True, metavar="NAME_OR_PATH",
-        help=f"a preset ({presets}) or an assignment .toml file",
-    )  # fmt: skip
+    _assignment_option(grade, presets)
     grade.add_argument(
         "--reports", type=Path, default=Path("reports"), metavar="DIR",
         help="where the reports go (default: reports)",
@@ -146,10 +150,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Write DIR/inputs.dat (x, y and the initial parameters: what students are "
         "given) and DIR/torch_autograd.dat (dL/dW and dL/db in float64).",
     )
-    reference.add_argument(
-        "--assignment", required=True, metavar="NAME_OR_PATH",
-        help=f"a preset ({presets}) or an assignment .toml file",
-    )  # fmt: skip
+    _assignment_option(reference, presets)
     reference.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
     reference.add_argument(
         "--seed", type=_seed, metavar="N", help="seed of the inputs (default: the assignment's)"
@@ -162,10 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         "the contract's functions (raising NotImplementedError), write_dat.py (writes both .dat "
         "files from them), inputs.dat and a README for students; or the same as one notebook.",
     )
-    kit.add_argument(
-        "--assignment", required=True, metavar="NAME_OR_PATH",
-        help=f"a preset ({presets}) or an assignment .toml file",
-    )  # fmt: skip
+    _assignment_option(kit, presets)
     kit.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
     kit.add_argument(
         "--form", choices=starter.FORMS, default="modules",

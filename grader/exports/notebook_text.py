@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.printable import printable
-from grader.report.notebook_view import NOTE_LABELS
+from grader.report.notebook_view import NETWORK_WHY, NOTE_LABELS
 from grader.result import CellNote, CellRun, NotebookRun
 
 MAX_LINE = 240  # characters of one line: an error may be 2,000, a cell's name any length
@@ -28,10 +28,6 @@ MAX_NOTES = 5  # notes worth no points shown
 MAX_NAMED = 5  # IPython-only lines and missing imports named
 IPYTHON = ("magic", "cell-magic", "shell", "help")  # CellNote kinds that are IPython only
 ELSEWHERE = ("colab", "windows-path")  # lines that run only on the student's machine
-NETWORK = (
-    "The network graded is the notebook's global `{}`: it defines no network function, so "
-    "the one network of the assignment's sizes that its cells leave was graded."
-)
 
 
 @dataclass(frozen=True)
@@ -126,7 +122,10 @@ def lines(run: NotebookRun) -> list[Line]:
         return [Line(one_line(f"{head} not graded: {run.message}", 3 * MAX_LINE))]
     summary = [Line(one_line(f"Notebook {run.file}: {run.message}", 2 * MAX_LINE))]
     if run.network:
-        summary.append(Line(NETWORK.format(one_line(run.network, 80))))
+        global_ = one_line(run.network, 80)
+        summary.append(
+            Line(f"The network graded is the notebook's global `{global_}`: {NETWORK_WHY}")
+        )
     if run.notes:
         summary.append(Line("Notes, worth no points:"))
         summary += [Line(one_line(note), 1) for note in run.notes[:MAX_NOTES]]

@@ -81,6 +81,13 @@ class CellView:
     deepest: Excerpt | None  # the innermost frame's code, when it is not the failing line
 
 
+# Why a global was graded as the network, after its name: the report and the exports say it so.
+NETWORK_WHY = (
+    "it defines no network function, so the one network of the assignment's sizes that its "
+    "cells leave was graded."
+)
+
+
 @dataclass(frozen=True)
 class NotebookView:
     """The notebook section: which file, what happened to it, and its cells."""
@@ -90,6 +97,7 @@ class NotebookView:
     message: str
     headline: str  # the header's line: how many cells failed
     network: str  # the global graded as the network, if one was
+    network_why: str
     notes: tuple[str, ...]  # worth no points
     cells: tuple[CellView, ...]
 
@@ -190,6 +198,7 @@ def notebook_view(run: NotebookRun | None) -> NotebookView | None:
         message=run.message,
         headline=_headline(run),
         network=run.network if run.used else "",
+        network_why=NETWORK_WHY,
         notes=tuple(run.notes) if run.used else (),
         cells=tuple(_cell_view(run, c) for c in run.cells) if run.used else (),
     )
