@@ -70,6 +70,34 @@ class Diagnosis(_Model):
     message: str = Field(description="the mistake and how to fix it")
 
 
+class Location(_Model):
+    """The line of the student's backprop where the first wrong value was formed."""
+
+    file: str = Field(
+        description="the file, relative to the submission (backprop.py, helpers/grad.py), or "
+        "the notebook's file name"
+    )
+    cell: int | None = Field(
+        default=None, description="for a notebook: the cell, counting every cell from 1"
+    )
+    line: int = Field(description="the line, from 1, in the file (in the cell for a notebook)")
+    end_line: int | None = Field(
+        default=None, description="the statement's last line, when it spans several"
+    )
+    source: str = Field(description="the statement's code as written")
+    sentence: str = Field(description="what is wrong on that line, in words")
+    layer: int | None = Field(
+        default=None, description="the layer whose value was wrong there (a loop's iteration)"
+    )
+    iteration: int | None = Field(
+        default=None, description="which run of the line it was, from 1, when it ran more than once"
+    )
+    excerpt_start: int = Field(default=1, description="the line number of excerpt[0]")
+    excerpt: list[str] = Field(
+        default_factory=list, description="the code around the line, a few lines either side"
+    )
+
+
 class CheckResult(_Model):
     """One check's verdict."""
 
@@ -88,6 +116,11 @@ class CheckResult(_Model):
     )
     first_failing: str | None = Field(
         default=None, description="the tensor where the error starts (the first layer to fix)"
+    )
+    location: Location | None = Field(
+        default=None,
+        description="backprop-gradients only: the line where the first wrong value was formed, "
+        "when one could be named",
     )
 
 
