@@ -3,19 +3,28 @@ backprop functions written in files of a folder, and its bounds."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
+import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import notebooks
 import numpy as np
 import pytest
 
+from grader import grading
+from grader.assignment import Assignment, Limits, load_assignment
+from grader.checks import Call
 from grader.sandbox import tracer
+from grader.sandbox.run import Outcome, run_student
 from grader.sandbox.tracer import Tracer
+from grader.truth import ground_truth, step_blocks
 
 LOOP = """\
 import numpy as np
@@ -351,3 +360,109 @@ def test_a_subclass_of_ndarray_is_read_as_its_numbers(tmp_path: Path) -> None:
     _, error, events, gave_up = Tracer(str(tmp_path)).run(module.backprop, _network())
     assert error is None and gave_up is None
     np.testing.assert_array_equal(_value(_sets(events, "delta")[0]), np.ones(3))
+
+
+# --- the sandboxed stage: run_student(..., groups=("trace",)) ----------------------------------
+
+SUBMISSIONS = Path(__file__).parent.parent / "submissions"
+
+
+@functools.cache
+def _assignment_call() -> tuple[Assignment, Call]:
+    """bs6207-a1 (the 10-layer net) and its published seed's first call, as grading makes it."""
+    assignment = load_assignment("bs6207-a1")
+    truth = ground_truth(assignment, assignment.seed)
+    step = truth.steps[0]
+    call = Call(seed=truth.seed, step=0, published=True, weights=step.weights,
+                biases=step.biases, x=truth.inputs.x, y=truth.inputs.y,
+                expected=step_blocks(truth, 0))  # fmt: skip
+    return assignment, call
+
+
+def _trace(folder: Path, limits: Limits | None = None) -> tuple[dict[str, Any], Outcome]:
+    """The trace stage's answer for the submission in `folder` (a notebook's too)."""
+    assignment, call = _assignment_call()
+    book, _, problem = grading._notebook(folder, assignment)
+    assert problem is None
+    request = grading._request(assignment, [call], book)
+    outcome = run_student(folder, request, limits or assignment.limits, groups=("trace",))
+    return outcome.stages.get("trace", {}), outcome
+
+
+def test_the_sandboxed_trace_of_a_transposed_student_names_its_lines() -> None:
+    """The transposed student's dW, stored on line 18 of backprop.py for every layer, is the
+    reference's gradient transposed; only the trace group runs."""
+    _, call = _assignment_call()
+    answer, outcome = _trace(SUBMISSIONS / "transposed_weight_grads")
+    assert answer["ok"] is True and answer["gave_up"] is None, outcome.failures
+    assert set(outcome.stages) == {"trace"}
+    events = answer["events"]
+    assert events[0] == {"e": "call", "frame": 1, "file": "backprop.py", "line": 6,
+                         "function": "backprop"}  # fmt: skip
+    for layer in range(11):
+        (stored,) = _sets(events, f"dW[{layer}]")
+        assert stored["line"] == 18
+        np.testing.assert_allclose(stored["value"], call.expected[f"W{layer + 1}"].T, rtol=1e-12)
+    assert {e["line"] for e in _sets(events, "delta")} == {13, 17, 20}
+
+
+def test_the_sandboxed_trace_of_a_notebook_names_its_cell(tmp_path: Path) -> None:
+    """A notebook's backprop, defined in cell 3, is traced there: `hw1.ipynb, cell 3`."""
+    folder = notebooks.make_notebook("contract_form", tmp_path)
+    answer, outcome = _trace(folder)
+    assert answer["ok"] is True and answer["gave_up"] is None, outcome.failures
+    assert "notebook" in outcome.stages
+    files = {e["file"] for e in answer["events"]}
+    assert files == {f"{notebooks.NAME}, cell 3"}
+    assert answer["events"][0]["e"] == "call"
+
+
+def _hostile(tmp_path: Path, body: str) -> Path:
+    """A copy of the correct student whose backprop is `body`."""
+    folder = tmp_path / "hostile"
+    shutil.copytree(SUBMISSIONS / "correct", folder)
+    (folder / "backprop.py").write_text(
+        "import sys\n\n\ndef backprop(weights, biases, x, y):\n" + textwrap.indent(body, "    ")
+    )
+    return folder
+
+
+def test_a_backprop_that_loops_forever_gives_up_under_the_tracer(tmp_path: Path) -> None:
+    """A Python loop without end is stopped by the tracer's bounds: the trace gives up, the
+    bound in words (the events, for a loop storing a counter; the lines or the clock, whichever
+    comes first on this machine, for an empty one)."""
+    lines = f"the student's code ran more than {tracer.MAX_LINES:,} lines"
+    seconds = f"tracing took more than {tracer.MAX_SECONDS:g} s"
+    for body, reasons in [
+        ("i = 0\nwhile True:\n    i += 1\n", {f"the trace passed {tracer.MAX_EVENTS:,} events"}),
+        ("while True:\n    pass\n", {lines, seconds}),
+    ]:
+        answer, _ = _trace(_hostile(tmp_path / str(len(body)), body))
+        assert answer["events"] == [] and answer["gave_up"] in reasons
+
+
+def test_a_backprop_that_swallows_the_stop_is_killed_by_the_watchdog(tmp_path: Path) -> None:
+    """One that catches the tracer's stop and loops on untraced is the watchdog's: the stage
+    fails with its words, and the run does not hang."""
+    body = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n"  # noqa: E501
+    started = time.monotonic()
+    answer, outcome = _trace(_hostile(tmp_path, body), Limits(call_seconds=2.5))
+    assert answer == {}
+    assert "timed out" in outcome.failure("trace") or "ran past" in outcome.failure("trace")
+    assert time.monotonic() - started < 20
+
+
+def test_a_backprop_that_replaces_the_trace_function_only_harms_its_own_trace(
+    tmp_path: Path,
+) -> None:
+    """sys.settrace with its own function, then more lines: the answer is still well formed,
+    and what it forged is only about itself."""
+    body = (
+        "before = x * 2\n"
+        "sys.settrace(lambda *args: None)\n"
+        "after = x * 3\n"
+        "return [w * 0 for w in weights], [b * 0 for b in biases]\n"
+    )
+    answer, _ = _trace(_hostile(tmp_path, body))
+    assert answer["ok"] is True and answer["gave_up"] is None
+    assert [e["line"] for e in _sets(answer["events"], "before")] == [5]

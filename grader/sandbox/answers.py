@@ -23,6 +23,8 @@ from grader.printable import printable
 
 MAX_ITEMS = 10_000  # in any list: calls, trace events, graph nodes and edges
 MAX_DIMS = 8
+MAX_VALUE = 100_000  # floats in one traced value: tracer.py's MAX_VALUE
+MAX_TRACED = 200_000  # floats in all the traced values: tracer.py's MAX_FLOATS
 
 
 def clean(text: str, limit: int = 4000, keep: str = "\n\t") -> str:
@@ -168,12 +170,80 @@ class Notebook(TypedDict):
     written: Annotated[list[Written], Field(max_length=2)]
 
 
+def _bounded(value: Packed) -> Packed:
+    """A traced value no bigger than the tracer records (checked before it is decoded)."""
+    if math.prod(value["shape"]) > MAX_VALUE:
+        raise ValueError(f"a traced value of shape {value['shape']} is over {MAX_VALUE:,} floats")
+    return value
+
+
+TracedValue = Annotated[Packed, AfterValidator(_bounded), AfterValidator(_unpack)]
+
+
+class TraceCall(TypedDict):
+    """A frame of the student's code began: its file (`hw1.ipynb, cell 3` for a cell) and
+    the def's line."""
+
+    e: Literal["call"]
+    frame: Count
+    file: Name
+    line: Count
+    function: Name
+
+
+class TraceSet(TypedDict):
+    """After `line` of `frame` ran, `name` held a new or changed value."""
+
+    e: Literal["set"]
+    frame: Count
+    file: Name
+    line: Count
+    name: Name
+    value: TracedValue
+
+
+class TraceReturn(TypedDict):
+    """The frame returned a value; `name` (`return[0][3]`) for an item of what it returned."""
+
+    e: Literal["return"]
+    frame: Count
+    file: Name
+    line: Count
+    name: NotRequired[Name]
+    value: TracedValue
+
+
+TracedEvent = Annotated[
+    Annotated[TraceCall, Tag("call")]
+    | Annotated[TraceSet, Tag("set")]
+    | Annotated[TraceReturn, Tag("return")],
+    Discriminator(lambda value: value.get("e") if isinstance(value, dict) else None),
+]
+
+
+def _traced_floats(answer: dict[str, Any]) -> dict[str, Any]:
+    """A trace whose values, unpacked, hold no more floats in all than the tracer records."""
+    total = sum(event["value"].size for event in answer["events"] if event["e"] != "call")
+    if total > MAX_TRACED:
+        raise ValueError(f"the traced values hold {total:,} floats, over {MAX_TRACED:,}")
+    return answer
+
+
+class Trace(TypedDict):
+    """The line trace of backprop (tracer.py): events, or why it gave up (then none)."""
+
+    ok: Literal[True]
+    events: Annotated[list[TracedEvent], Items]
+    gave_up: Name | None
+
+
 ANSWERS: dict[str, TypeAdapter[Any]] = {
     "notebook": TypeAdapter(Notebook),
     "network": TypeAdapter(Network),
     "autograd": TypeAdapter(Autograd),
     "graph": TypeAdapter(Graph),
     "backprop": TypeAdapter(Backprop),
+    "trace": TypeAdapter(Annotated[Trace, AfterValidator(_traced_floats)]),
 }
 PROGRESS: TypeAdapter[Progress] = TypeAdapter(Progress)
 FAILURE: TypeAdapter[Failure] = TypeAdapter(Failure)

@@ -6,14 +6,16 @@ comma-separated list run in order: group `backprop` runs the stage `backprop` (t
 function on every call, with autograd made unusable while it runs); group `network` runs the
 stages `network` (build the network and record its operations by running it, then replay the
 record: the architecture), `autograd` (the reference's parameters put into the replay, forward,
-torch autograd) and `graph`. Each stage sends JSON lines to CHANNEL_FD: what it is doing before
-each step (the parent's watchdog counts these as progress), then its result.
+torch autograd) and `graph`; group `trace`, asked for after grading when the gradients were
+wrong, runs the stage `trace` (the student's function on the request's one call, under the line
+tracer of tracer.py, autograd off). Each stage sends JSON lines to CHANNEL_FD: what it is doing
+before each step (the parent's watchdog counts these as progress), then its result.
 
 The process started with CHANNEL_FD runs no student code: the student's code runs in a worker
 it forks (worker.py), and only what this process decides reaches CHANNEL_FD. The network
 comes back from the worker as a record of operations (replay.py), replayed here.
 
-This file and the two it loads from beside it import nothing of the grader: inside the sandbox
+This file and those it loads from beside it import nothing of the grader: inside the sandbox
 they are all there is of it.
 """
 
@@ -47,6 +49,7 @@ STARTING = {
     "network": "starting the network stage",
     "autograd": "starting autograd on the network",
     "backprop": "starting the backprop stage",
+    "trace": "starting the trace of backprop",
 }
 MAX_ANSWER = 4 * 2**20  # bytes in a line, beyond twice the request's: run.py's MAX_ANSWER
 MAX_DIMS = 8  # of an array in an answer: answers.py's MAX_DIMS
@@ -101,6 +104,7 @@ def _load(name: str) -> Any:
 replay = _load("replay")
 worker = _load("worker")
 cells = _load("cells")
+tracer = _load("tracer")
 
 
 def main(argv: list[str]) -> int:
@@ -138,7 +142,7 @@ def _groups(request: Json, groups: list[str], line_limit: int) -> None:
     the assignment has a graph script, which imports the student's code and so runs in the
     worker) the graph."""
     script = request.get("graph_script")
-    stages = {"backprop"} if "backprop" in groups else set()
+    stages: set[str] = {group for group in ("backprop", "trace") if group in groups}
     if "network" in groups:
         stages |= {"network", "graph"} if script else {"network"}
     notebook = request.get("notebook")
@@ -178,6 +182,8 @@ def _in_worker(request: Json, groups: list[str]) -> None:
     for group in groups:
         if group == "backprop":
             _run_stage(RUN.send, "backprop", lambda: _backprop_stage(request, namespace))
+        elif group == "trace":
+            _run_stage(RUN.send, "trace", lambda: _trace_stage(request, namespace))
         elif group == "network":
             recorded = _run_stage(RUN.send, "network", lambda: _network_stage(request, namespace))
             if recorded is not None and request.get("graph_script"):
@@ -519,26 +525,55 @@ def _walk(loss: Any, parameters: dict[int, str]) -> Json:
 
 def _backprop_stage(request: Json, namespace: Json | None) -> tuple[Json, Any]:
     contract = request["backprop"]
+    function, ran = _backprop_function(request, namespace, "backprop")
+    attempts: list[str] = []
+    results: list[Json] = []
+    for number, call in enumerate(request["calls"], start=1):
+        _doing("backprop", f"calling {contract['function']}() on data point {number}")
+        with _autograd_forbidden(attempts):
+            results.append(_gradients_of(function, _arguments(call), contract))
+    payload = {"results": results, "autograd_attempts": sorted(set(attempts)), "module_file": ran}
+    return payload | _defined_at(function), None
+
+
+def _trace_stage(request: Json, namespace: Json | None) -> tuple[Json, Any]:
+    """The student's backprop once more, on the request's one call (the first whose gradients
+    were wrong), under the line tracer (tracer.py): what each line of their files stored.
+    Autograd is off as in the backprop stage; whether the call raised is the backprop stage's
+    to tell, not this one's."""
+    function, _ = _backprop_function(request, namespace, "trace")
+    _doing("trace", f"tracing {request['backprop']['function']}() line by line")
+    with _autograd_forbidden([]):
+        _, _, events, gave_up = tracer.Tracer(FOLDER).run(function, _arguments(request["calls"][0]))
+    return {"events": events, "gave_up": gave_up}, None
+
+
+def _backprop_function(
+    request: Json, namespace: Json | None, stage: str
+) -> tuple[Callable[..., Any], str]:
+    """The contract's backprop (from its module, or the notebook's namespace), checked against
+    the contract's call before it is called; and the file that ran as its module ("" if
+    unknown)."""
+    contract = request["backprop"]
     if namespace is None:
         ran = _origin(contract["module"])
-        _doing("backprop", f"importing {ran or contract['module'] + '.py'}")
+        _doing(stage, f"importing {ran or contract['module'] + '.py'}")
     else:
         ran = request["notebook"]["file"]
     function = _contract_function(request, "backprop", namespace)
     shown = f"{contract['function']}(weights, biases, x, y)"
     _check_signature(function, ran or f"{contract['module']}.py", shown, [], [], None, None)
-    attempts: list[str] = []
-    results: list[Json] = []
-    for number, call in enumerate(request["calls"], start=1):
-        _doing("backprop", f"calling {contract['function']}() on data point {number}")
-        weights = [np.array(w, dtype=np.float64) for w in call["weights"]]
-        biases = [np.array(b, dtype=np.float64) for b in call["biases"]]
-        x = np.array(call["x"], dtype=np.float64)
-        y = float(call["y"][0]) if len(call["y"]) == 1 else np.array(call["y"], dtype=np.float64)
-        with _autograd_forbidden(attempts):
-            results.append(_gradients_of(function, (weights, biases, x, y), contract))
-    payload = {"results": results, "autograd_attempts": sorted(set(attempts)), "module_file": ran}
-    return payload | _defined_at(function), None
+    return function, ran
+
+
+def _arguments(call: Json) -> tuple[Any, ...]:
+    """A call's (weights, biases, x, y) as the student's backprop takes them: fresh float64
+    arrays (what one call did to them in place stays with it), y a float for one output."""
+    weights = [np.array(w, dtype=np.float64) for w in call["weights"]]
+    biases = [np.array(b, dtype=np.float64) for b in call["biases"]]
+    x = np.array(call["x"], dtype=np.float64)
+    y = float(call["y"][0]) if len(call["y"]) == 1 else np.array(call["y"], dtype=np.float64)
+    return weights, biases, x, y
 
 
 def _defined_at(function: Any) -> Json:

@@ -41,7 +41,7 @@ from grader.sandbox.forkserver import ZYGOTE, Forked, ForkServer
 Mode = Literal["namespaces", "bubblewrap", "none"]
 CHILD = Path(__file__).with_name("child.py")
 # what child.py loads beside itself
-BESIDE_CHILD = ("replay.py", "worker.py", "seccomp.py", "cells.py")
+BESIDE_CHILD = ("replay.py", "worker.py", "seccomp.py", "cells.py", "tracer.py")
 CGROUPS = Path("/sys/fs/cgroup")
 INSIDE = {"submission": "/submission", "child": "/grade/child.py"}
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")

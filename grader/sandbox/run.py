@@ -7,6 +7,8 @@ that no gradient autograd computed for the grader is lying in the process while 
 own backprop runs. A child that dies (a crash, a timeout, the memory cap) takes only the group
 it was in: the groups it never began run in a fresh child, on a fresh copy, so a student whose
 backprop segfaults still has the network graded, as if each group had a process of its own.
+When the gradients were wrong, the grader asks for one more group, `trace`, alone: backprop
+on the first wrong call under a line tracer, to name the line of the mistake.
 
 A child sends JSON lines: what it is doing before each step, then each stage's result. Every
 line is hostile data with a size and a schema (answers.py): a line too long is dropped unread,
@@ -44,13 +46,19 @@ from grader.sandbox import isolation
 from grader.sandbox.answers import Malformed, validated
 from grader.sandbox.forkserver import Forked, ForkServerError
 
-GROUPS = {"backprop": ("backprop",), "network": ("network", "autograd", "graph")}  # in order
+GROUPS = {
+    "backprop": ("backprop",),
+    "network": ("network", "autograd", "graph"),
+    "trace": ("trace",),
+}
+GRADING = ("backprop", "network")  # the groups of a grading run, in order; `trace` is asked apart
 STAGES = {
     "notebook": "running the notebook's cells",
     "network": "importing, building and running the network",
     "autograd": "running autograd on the network",
     "graph": "walking the autograd graph of the loss",
     "backprop": "importing and running backprop",
+    "trace": "tracing backprop line by line",
 }
 MEMORY_SLACK = 768 * 2**20  # what Python, numpy and torch take before the student's code runs
 # Bytes in one line from the child, beyond twice the request's size (an answer's gradients are
@@ -104,10 +112,15 @@ class Outcome:
         return cls(stages={}, failures=dict.fromkeys(STAGES, problem), output="", seconds=0)
 
 
-def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcome:
-    """Run the student's code of `folder`, group by group, on a private copy. A request with
-    a notebook has each child run its cells first (stage `notebook`); a notebook that does not
-    run to its end (a crash, its time limit) ends the run: no group is tried again."""
+def run_student(
+    folder: Path, request: dict[str, Any], limits: Limits, groups: Sequence[str] = GRADING
+) -> Outcome:
+    """Run the student's code of `folder`, group by group, on a private copy: the groups of
+    grading, or `("trace",)` for the line trace of backprop on the request's one call (the
+    first whose gradients were wrong), in a child of its own with the same walls and limits.
+    A request with a notebook has each child run its cells first (stage `notebook`); a
+    notebook that does not run to its end (a crash, its time limit) ends the run: no group is
+    tried again."""
     start = time.monotonic()
     output = Output(cap=limits.output_kib * 1024)
     stages: dict[str, dict[str, Any]] = {}
@@ -122,7 +135,7 @@ def run_student(folder: Path, request: dict[str, Any], limits: Limits) -> Outcom
         notebook = "notebook" in request
         requests = Path(tmp) / "request.json"
         requests.write_bytes(orjson.dumps({**request, "limits": limits.model_dump()}))
-        pending = list(GROUPS)
+        pending = list(groups)
         while pending:
             work = Path(tmp) / pending[0]  # a fresh copy for each child
             left_out, problem = _private_copy(folder, work)
