@@ -21,7 +21,7 @@ import pytest
 from grader import grading
 from grader.assignment import Assignment, Limits, load_assignment
 from grader.checks import Call
-from grader.sandbox import tracer
+from grader.sandbox import child, isolation, tracer
 from grader.sandbox.run import Outcome, run_student
 from grader.sandbox.tracer import Tracer
 from grader.truth import ground_truth, step_blocks
@@ -466,3 +466,65 @@ def test_a_backprop_that_replaces_the_trace_function_only_harms_its_own_trace(
     answer, _ = _trace(_hostile(tmp_path, body))
     assert answer["ok"] is True and answer["gave_up"] is None
     assert [e["line"] for e in _sets(answer["events"], "before")] == [5]
+
+
+# --- a trace child without torch, where each child is a fresh interpreter ----------------------
+
+
+@pytest.mark.parametrize(
+    ("files", "needs"),
+    [
+        pytest.param({"backprop.py": "import numpy as np\nfrom helpers import grad\n",
+                      "helpers/__init__.py": "", "helpers/grad.py": "import numpy\n",
+                      "network.py": "import torch\n"}, False, id="numpy-only"),
+        pytest.param({"backprop.py": "from helpers import grad\n", "helpers/__init__.py": "",
+                      "helpers/grad.py": "from . import deep\n",
+                      "helpers/deep.py": "import torch as t\n"}, True, id="torch-two-imports-down"),
+        pytest.param({"backprop.py": "import importlib\nimportlib.import_module('tor' 'ch')\n"},
+                     False, id="hidden-import-is-its-own-trace"),
+        pytest.param({"backprop.py": "def backprop(:\n"}, True, id="unparsable"),
+    ],
+)  # fmt: skip
+def test_a_trace_child_imports_torch_when_backprop_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], needs: bool
+) -> None:
+    """The backprop module and the submission's modules it imports are read (never run):
+    torch named in any of them, or one that cannot be read, and torch is imported first; the
+    network module, never imported by backprop, does not count."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(child, "FOLDER", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "torch")  # as in a fresh interpreter: restored after
+    request = {"backprop": {"module": "backprop", "function": "backprop"}}
+    assert child._needs_torch(request, ["trace"]) is needs
+    assert child._needs_torch(request, ["backprop", "network"]) is True
+    assert child._needs_torch(request | {"notebook": {"cells": []}}, ["trace"]) is True
+
+
+@pytest.mark.skipif(not isolation.bwrap_works(), reason="bubblewrap is not available here")
+def test_a_numpy_trace_in_bubblewrap_starts_without_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a fresh interpreter, a numpy backprop's trace never imports torch (a second saved);
+    one whose helper imports torch has its tensors traced, with autograd switched off."""
+    monkeypatch.setattr(isolation, "mode", lambda: "bubblewrap")
+    numpy_only = _hostile(tmp_path / "a", "loaded = float(('tor' + 'ch') in sys.modules)\n")
+    answer, outcome = _trace(numpy_only)
+    assert answer["ok"] is True, outcome.failures
+    assert [float(e["value"]) for e in _sets(answer["events"], "loaded")] == [0.0]
+    with_torch = _hostile(tmp_path / "b", "from helper import through\nreturn through(x)\n")
+    (with_torch / "helper.py").write_text(
+        "import torch\n\n\ndef through(x):\n"
+        "    t = torch.tensor(x, requires_grad=True)\n"
+        "    try:\n        (t * t).sum().backward()\n        refused = 0.0\n"
+        "    except RuntimeError:\n        refused = 1.0\n"
+        "    return t.detach() * 2\n"
+    )
+    answer, outcome = _trace(with_torch)
+    assert answer["ok"] is True, outcome.failures
+    events = [e for e in answer["events"] if e["file"] == "helper.py"]
+    assert [float(e["value"]) for e in events if e.get("name") == "refused"] == [1.0]
+    _, call = _assignment_call()
+    returned = next(e for e in events if e["e"] == "return")
+    np.testing.assert_allclose(returned["value"], 2 * call.x)

@@ -21,6 +21,7 @@ they are all there is of it.
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import difflib
@@ -55,6 +56,8 @@ MAX_ANSWER = 4 * 2**20  # bytes in a line, beyond twice the request's: run.py's 
 MAX_DIMS = 8  # of an array in an answer: answers.py's MAX_DIMS
 MAX_DOINGS = 10  # progress lines passed on per stage, beyond two per call: honest code sends fewer
 FOLDER = ""  # the private copy of the submission, the child's working directory (set by main)
+TORCH = True  # whether torch was imported before the student's code (see _needs_torch)
+MAX_SCANNED = 200  # modules of the submission read to tell whether backprop imports torch
 AUTOGRAD_MODULES = frozenset({"torch", "functorch"})  # where a route to autograd is named
 # os's functions that start a program (its other exec* call execv or execve; popen, subprocess)
 PROGRAM_STARTERS = ("execv", "execve", "posix_spawn", "posix_spawnp", "system")
@@ -101,7 +104,9 @@ def _load(name: str) -> Any:
     return module
 
 
-replay = _load("replay")
+# replay.py imports torch: loaded with it, here in the fork server (which imported torch first),
+# else by main when the groups need torch (_needs_torch)
+replay: Any = _load("replay") if "torch" in sys.modules else None
 worker = _load("worker")
 cells = _load("cells")
 tracer = _load("tracer")
@@ -113,27 +118,92 @@ def main(argv: list[str]) -> int:
 
     This process never runs student code: the groups run in a worker (worker.py) whose lines
     come back here, and what reaches the grader is decided here."""
-    global FOLDER
+    global FOLDER, TORCH, replay
     FOLDER = os.getcwd()
     RUN.channel = os.fdopen(int(argv[1]), "wb")
     sys.dont_write_bytecode = True  # a private copy, deleted after: a cache would never be read
     raw = sys.stdin.buffer.read()
     request = orjson.loads(raw)
     request["calls"] = [_call_arrays(call) for call in request["calls"]]
+    groups = argv[2].split(",")
+    if _needs_torch(request, groups):
+        import torch
 
-    import torch
-
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
+        replay = replay or _load("replay")
+    else:  # the trace of a backprop in numpy: a fresh interpreter (bubblewrap) starts in 0.1 s
+        TORCH = False
+        os.environ["OMP_NUM_THREADS"] = "1"  # torch imported all the same: one thread
     _limit(request["limits"])
     sys.path[0] = FOLDER  # the student's folder, not this script's
     sys.meta_path.insert(0, _GraderHidden())
     worker.keep_to_itself()
-    _groups(request, argv[2].split(","), line_limit=MAX_ANSWER + 2 * len(raw))
+    _groups(request, groups, line_limit=MAX_ANSWER + 2 * len(raw))
     RUN.channel.flush()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(0)  # no atexit handlers, no lingering threads: done
+
+
+def _needs_torch(request: Json, groups: list[str]) -> bool:
+    """Whether to import torch before the student's code: always, but for the trace group of
+    a backprop whose modules (the backprop module and the submission's modules it imports,
+    read, never run) never name torch. Importing torch takes a second; where each child is a
+    fresh interpreter (bubblewrap), that is most of a trace's time. Torch imported later, under
+    the address-space limit, may fail, and autograd is not switched off for it: either harms
+    only this student's trace, never their grade (the backprop stage imported torch first)."""
+    if groups != ["trace"] or request.get("notebook") or "torch" in sys.modules:
+        return True
+    todo, seen = [str(request["backprop"]["module"])], set[str]()
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        if len(seen) > MAX_SCANNED:
+            return True
+        try:
+            with open(path, "rb") as file:
+                text = file.read(2**20 + 1).decode("utf-8", errors="replace")
+            tree = ast.parse(text)
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            return True  # what cannot be read might name it
+        if len(text) > 2**20 or "torch" in text:
+            return True
+        package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+        todo += _imported(tree, package)
+    return False
+
+
+def _module_file(name: str) -> str | None:
+    """The submission's file for module `name` (`a/b.py` or `a/b/__init__.py`), if any."""
+    base = os.path.join(FOLDER, *name.split("."))
+    for path in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _imported(tree: ast.Module, package: str) -> list[str]:
+    """Every module an import of `tree` may load, its packages too (`a`, `a.b` for `a.b.c`;
+    for `from a import b`, `a.b` as well), relative imports resolved against `package`."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = ".".join(part for part in (parent, base) if part)
+            names += [base] if base else []
+            names += [".".join(p for p in (base, alias.name) if p) for alias in node.names]
+    return [
+        ".".join(name.split(".")[: i + 1]) for name in names for i in range(name.count(".") + 1)
+    ]
 
 
 def _groups(request: Json, groups: list[str], line_limit: int) -> None:
@@ -719,10 +789,6 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
     import _posixsubprocess
     import subprocess
 
-    import torch
-    import torch._functorch.predispatch as predispatch
-    from torch.autograd.variable import Variable
-
     def refuse(default: str, program: bool = False) -> Callable[..., Any]:
         def refused(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -744,22 +810,31 @@ def _autograd_forbidden(attempts: list[str]) -> Iterator[None]:
         def __getattr__(self, name: str) -> Any:
             return refuse(f"the autograd engine ({name})")
 
-    patches = [
-        (Variable, "_execution_engine", Engine()),
-        (torch._C, "_ImperativeEngine", refuse("torch._C._ImperativeEngine")),
-        (torch.autograd.graph, "disable_saved_tensors_hooks", refuse("torch.func")),
-        (predispatch, "_enter_dual_level_impl", refuse("forward-mode autograd")),
-        (torch._C, "_enter_dual_level", refuse("torch._C._enter_dual_level")),
+    patches: list[tuple[Any, str, Any]] = [
         (subprocess.Popen, "_execute_child", refuse("subprocess.Popen", program=True)),
         (_posixsubprocess, "fork_exec", refuse("_posixsubprocess.fork_exec", program=True)),
         *((os, name, refuse(f"os.{name}", program=True)) for name in PROGRAM_STARTERS),
     ]
+    hooks: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if TORCH:  # always, but in a trace child of a backprop that names no torch (_needs_torch)
+        import torch
+        import torch._functorch.predispatch as predispatch
+        from torch.autograd.variable import Variable
+
+        patches += [
+            (Variable, "_execution_engine", Engine()),
+            (torch._C, "_ImperativeEngine", refuse("torch._C._ImperativeEngine")),
+            (torch.autograd.graph, "disable_saved_tensors_hooks", refuse("torch.func")),
+            (predispatch, "_enter_dual_level_impl", refuse("forward-mode autograd")),
+            (torch._C, "_enter_dual_level", refuse("torch._C._enter_dual_level")),
+        ]
+        unpack = refuse("a backward pass through a graph recorded in backprop")
+        hooks = torch.autograd.graph.saved_tensors_hooks(lambda t: t, unpack)
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, refusal in patches:
         setattr(owner, name, refusal)
-    unpack = refuse("a backward pass through a graph recorded in backprop")
     try:
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: t, unpack):
+        with hooks:
             yield
     finally:
         for owner, name, original in saved:
