@@ -93,3 +93,46 @@ def test_backprop_may_say_where_its_function_was_defined() -> None:
     assert (found["function_file"], found["function_line"]) == ("hw1.ipynb, cell 3\\x1b", 4)
     with pytest.raises(Malformed, match="function_line: Input should be greater than"):
         validated("backprop", answer | place | {"function_line": -1})
+
+
+def _traced(shape: list[int], **event: Any) -> dict[str, Any]:
+    value = packed(np.zeros(shape))
+    return (
+        {"e": "set", "frame": 1, "file": "backprop.py", "line": 3, "name": "delta"}
+        | event
+        | {"value": value}
+    )
+
+
+@pytest.mark.parametrize(
+    ("events", "problem"),
+    [
+        pytest.param([_traced([3], e="sett")], "does not match any of the expected tags",
+                     id="unknown-kind"),
+        pytest.param([{"e": "call", "frame": 1, "file": "b.py", "line": 1}], "function",
+                     id="call-without-function"),
+        pytest.param([_traced([100_001])], "over 100,000 floats", id="value-too-big"),
+        pytest.param([_traced([100_000])] * 3, "300,000 floats, over 200,000",
+                     id="values-too-many"),
+        pytest.param([_traced([1])] * 10_001, "10000", id="events-too-many"),
+        pytest.param([_traced([2]) | {"value": {"f8": "", "shape": [2]}}], "holds 0 bytes",
+                     id="value-forged"),
+    ],
+)  # fmt: skip
+def test_a_trace_past_the_tracers_bounds_is_malformed(
+    events: list[dict[str, Any]], problem: str
+) -> None:
+    """The trace answer holds no more than the tracer records: a hostile child cannot send
+    more, or something else, through it."""
+    with pytest.raises(Malformed, match=problem):
+        validated("trace", {"ok": True, "events": events, "gave_up": None})
+
+
+def test_a_trace_keeps_its_values_packed_and_cleans_its_names() -> None:
+    """Values stay packed as Tracer.run gives them; names and files are cleaned strings."""
+    event = _traced([2, 1], name="\ud800" * 300, file="\x1b[31mb.py")
+    answer = validated("trace", {"ok": True, "events": [event], "gave_up": None})
+    (back,) = answer["events"]
+    assert back["value"] == packed(np.zeros((2, 1)))
+    assert back["name"] == ("\\ud800" * 300)[:200]  # written out, cut to 200 characters
+    assert back["file"] == "\\x1b[31mb.py"

@@ -402,7 +402,7 @@ def test_the_sandboxed_trace_of_a_transposed_student_names_its_lines() -> None:
     for layer in range(11):
         (stored,) = _sets(events, f"dW[{layer}]")
         assert stored["line"] == 18
-        np.testing.assert_allclose(stored["value"], call.expected[f"W{layer + 1}"].T, rtol=1e-12)
+        np.testing.assert_allclose(_value(stored), call.expected[f"W{layer + 1}"].T, rtol=1e-12)
     assert {e["line"] for e in _sets(events, "delta")} == {13, 17, 20}
 
 
@@ -512,7 +512,7 @@ def test_a_numpy_trace_in_bubblewrap_starts_without_torch(
     numpy_only = _hostile(tmp_path / "a", "loaded = float(('tor' + 'ch') in sys.modules)\n")
     answer, outcome = _trace(numpy_only)
     assert answer["ok"] is True, outcome.failures
-    assert [float(e["value"]) for e in _sets(answer["events"], "loaded")] == [0.0]
+    assert [float(_value(e)) for e in _sets(answer["events"], "loaded")] == [0.0]
     with_torch = _hostile(tmp_path / "b", "from helper import through\nreturn through(x)\n")
     (with_torch / "helper.py").write_text(
         "import torch\n\n\ndef through(x):\n"
@@ -524,7 +524,20 @@ def test_a_numpy_trace_in_bubblewrap_starts_without_torch(
     answer, outcome = _trace(with_torch)
     assert answer["ok"] is True, outcome.failures
     events = [e for e in answer["events"] if e["file"] == "helper.py"]
-    assert [float(e["value"]) for e in events if e.get("name") == "refused"] == [1.0]
+    assert [float(_value(e)) for e in events if e.get("name") == "refused"] == [1.0]
     _, call = _assignment_call()
     returned = next(e for e in events if e["e"] == "return")
-    np.testing.assert_allclose(returned["value"], 2 * call.x)
+    np.testing.assert_allclose(_value(returned), 2 * call.x)
+
+
+def test_the_sandboxed_answer_has_the_in_process_format(tmp_path: Path) -> None:
+    """The events that come through the sandbox's schema are those Tracer.run gives
+    in-process, values packed alike: the locator reads one format."""
+    _, call = _assignment_call()
+    folder = tmp_path / "student"
+    shutil.copytree(SUBMISSIONS / "transposed_weight_grads", folder)
+    answer, _ = _trace(folder)
+    module = _module(tmp_path / "again", "backprop", (folder / "backprop.py").read_text())
+    arguments = child._arguments(child._call_arrays(call.request()))
+    _, _, events, _ = Tracer(str(tmp_path / "again")).run(module.backprop, arguments)
+    assert answer["events"] == events

@@ -170,14 +170,17 @@ class Notebook(TypedDict):
     written: Annotated[list[Written], Field(max_length=2)]
 
 
-def _bounded(value: Packed) -> Packed:
-    """A traced value no bigger than the tracer records (checked before it is decoded)."""
+def _traced(value: Packed) -> Packed:
+    """A traced value no bigger than the tracer records (checked before it is decoded), whose
+    bytes fit its shape. Kept packed, as the tracer gives it in-process (tracer.py): the
+    locator reads one format of event, from either."""
     if math.prod(value["shape"]) > MAX_VALUE:
         raise ValueError(f"a traced value of shape {value['shape']} is over {MAX_VALUE:,} floats")
+    _unpack(value)
     return value
 
 
-TracedValue = Annotated[Packed, AfterValidator(_bounded), AfterValidator(_unpack)]
+TracedValue = Annotated[Packed, AfterValidator(_traced)]
 
 
 class TraceCall(TypedDict):
@@ -223,14 +226,16 @@ TracedEvent = Annotated[
 
 def _traced_floats(answer: dict[str, Any]) -> dict[str, Any]:
     """A trace whose values, unpacked, hold no more floats in all than the tracer records."""
-    total = sum(event["value"].size for event in answer["events"] if event["e"] != "call")
+    events = answer["events"]
+    total = sum(math.prod(event["value"]["shape"]) for event in events if event["e"] != "call")
     if total > MAX_TRACED:
         raise ValueError(f"the traced values hold {total:,} floats, over {MAX_TRACED:,}")
     return answer
 
 
 class Trace(TypedDict):
-    """The line trace of backprop (tracer.py): events, or why it gave up (then none)."""
+    """The line trace of backprop (tracer.py): events, or why it gave up (then none). Values
+    stay packed ({"f8", "shape"}), as Tracer.run gives them."""
 
     ok: Literal[True]
     events: Annotated[list[TracedEvent], Items]

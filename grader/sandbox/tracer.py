@@ -112,7 +112,7 @@ class Tracer:
         except RecursionError:
             self._give_up("the student's code recursed too deep to trace")
         except Exception as error:  # a bug of the tracer's: the trace is lost, not the run
-            self._give_up(f"the tracer failed ({type(error).__name__}: {error})")
+            self._give_up(f"the tracer failed ({type(error).__name__}: {str(error)[:100]})")
         return self._local
 
     def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
@@ -135,7 +135,7 @@ class Tracer:
         except RecursionError:
             self._give_up("the student's code recursed too deep to trace")
         except Exception as error:
-            self._give_up(f"the tracer failed ({type(error).__name__}: {error})")
+            self._give_up(f"the tracer failed ({type(error).__name__}: {str(error)[:100]})")
         return self._local
 
     # --- what each event records --------------------------------------------------------------
