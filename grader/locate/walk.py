@@ -1,0 +1,145 @@
+"""The walk back from the first wrong output gradient to the line that formed it.
+
+Start at the event that first held the student's wrong value; at its line, read what each
+name it reads held just before it ran. An input that carries the same mistake (the same
+scale, transpose, missing derivative) or matches nothing correct is followed to the line
+that stored it, into a helper's frame when a helper returned it; when every input is a
+correct intermediate (or an index, a constant, an argument), the line is the mistake.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from grader.locate.code import Read, Statement, statement_at
+from grader.locate.events import Event, Timeline
+from grader.locate.intermediates import Intermediates, Match
+
+MAX_STEPS = 50
+
+
+@dataclass(frozen=True)
+class Found:
+    """The line where the walk stopped, the value it formed there and what that matched."""
+
+    event: Event
+    statement: Statement
+    name: str  # the name the line stored the wrong value in
+    wrong: Match | None  # the wrong intermediate it matched, None if it matched none
+    reads: list[tuple[str, Match]]  # what the line read, and the correct value each was
+
+
+def walk(
+    timeline: Timeline,
+    known: Intermediates,
+    start: Event,
+    wrong: Match | None,
+    source: Callable[[str], str | None],
+) -> Found | None:
+    """Follow the wrong value back from `start`; None when the trail is lost."""
+    event = start
+    for _ in range(MAX_STEPS):
+        text = source(event.file)
+        statement = statement_at(text, event.line) if text is not None else None
+        if statement is None:
+            return None
+        inputs = _inputs(timeline, event, statement)
+        suspect: tuple[int, Event, Match | None] | None = None
+        correct: list[tuple[str, Match]] = []
+        for name, value in inputs:
+            if value.value is None:
+                continue
+            matches = known.matches(value.value)
+            good = [m for m in matches if m.correct]
+            carried = [m for m in matches if wrong is not None and m.variant == wrong.variant]
+            match: Match | None
+            if wrong is not None and not wrong.correct and carried:
+                rank, match = 0, carried[0]
+            elif not good and not _neutral(timeline, value, known.lr):
+                rank, match = 1, next(iter(matches), None)
+            else:
+                if good:
+                    correct.append((name, good[0]))
+                continue
+            if suspect is None or rank < suspect[0]:
+                suspect = (rank, value, match)
+        if suspect is None:
+            return Found(event, statement, event.name, wrong, correct)
+        _, event, wrong = suspect
+        event = timeline.produced_by_helper(event) or timeline.passed_in(event) or event
+    return None
+
+
+def _inputs(timeline: Timeline, event: Event, statement: Statement) -> list[tuple[str, Event]]:
+    """What each name the statement reads held just before its line ran (at `event`)."""
+    before = timeline.group_start(event)
+    found: list[tuple[str, Event]] = []
+    for read in statement.reads:
+        index = _index(timeline, event.frame, before, read)
+        if index is not None:
+            item = timeline.latest(event.frame, f"{read.base}[{index}]", before)
+            if item is not None:
+                found.append((f"{read.base}[{index}]", item))
+                continue
+        whole = timeline.latest(event.frame, read.base, before)
+        if whole is not None:
+            found.append((read.base, whole))
+        elif read.index is None or index is None:
+            found += [(e.name, e) for e in timeline.items_of(event.frame, read.base, before)]
+    return found
+
+
+def _index(timeline: Timeline, frame: int, before: int, read: Read) -> str | None:
+    """The subscript of a read as the trace names it (`3`, `'W3'`), when it can be known:
+    a constant, a traced int, either plus or minus a constant, or a negative constant."""
+    node = read.index
+    if node is None:
+        return None
+    value = _int(timeline, frame, before, node)
+    if value is not None:
+        if value < 0:
+            items = timeline.items_of(frame, read.base, before)
+            value += len([e for e in items if e.name.count("[") == read.base.count("[") + 1])
+        return str(value)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return repr(node.value)
+    return None
+
+
+def _int(timeline: Timeline, frame: int, before: int, node: ast.expr) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _int(timeline, frame, before, node.operand)
+        return -inner if inner is not None else None
+    if isinstance(node, ast.Name):
+        event = timeline.latest(frame, node.id, before)
+        if event is not None and event.value is not None and event.value.size == 1:
+            number = float(event.value.reshape(-1)[0])
+            return int(number) if number.is_integer() else None
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        left = _int(timeline, frame, before, node.left)
+        right = _int(timeline, frame, before, node.right)
+        if left is None or right is None:
+            return None
+        return left + right if isinstance(node.op, ast.Add) else left - right
+    return None
+
+
+def _neutral(timeline: Timeline, event: Event, lr: float) -> bool:
+    """A value that is no intermediate and no suspect: an integer (a counter, an index), a
+    number passed as an argument or equal to the learning rate or ½, or an array of zeros
+    (a gradient about to be filled in place)."""
+    value = event.value
+    assert value is not None
+    if value.size == 1:
+        number = float(value.reshape(-1)[0])
+        return (
+            number.is_integer()
+            or number in (lr, 0.5)
+            or timeline.def_lines.get(event.frame) == event.line
+        )
+    return not value.any()
