@@ -110,9 +110,7 @@ def _misplaced(
     culprit = next(
         (e for e in holding if (m := _INDEX.search(e.name)) and int(m[1]) != match.layer - 1),
         None,
-    )
-    if culprit is None or culprit.kind == "return":
-        culprit = next((e for e in holding if e.kind == "return"), culprit)
+    )  # the first to hold it at another layer's index: where it was put in the wrong place
     if culprit is None:
         return None
     text = source(culprit.file)

@@ -9,6 +9,8 @@ import ast
 from dataclasses import dataclass, field
 
 EXCERPT = 3  # lines shown either side of the statement
+COMPOUND = (ast.For, ast.AsyncFor, ast.If, ast.While, ast.With, ast.AsyncWith, ast.Try,
+            ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def statement_at(text: str, line: int) -> Statement | None:
     if not isinstance(best, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         end = max(end, best.lineno)
     lines = text.splitlines()[best.lineno - 1 : end]
-    code = "\n".join(lines).strip()
+    if not isinstance(best, COMPOUND) and best.end_lineno == end and best.end_col_offset is not None and lines:
+        lines[-1] = lines[-1].encode()[: best.end_col_offset].decode(errors="ignore")
+    code = "\n".join(lines).strip()  # the statement as written, without a trailing comment
     reads: list[Read] = []
     for part in header:
         _reads(part, reads)
