@@ -50,8 +50,6 @@ def trace(
 ) -> Location | None:
     """Write the student's files, trace backprop.backprop on the published call (at `step`),
     and locate its first wrong gradient."""
-    assignment = load_assignment(name)
-    truth = ground_truth(assignment)
     for file, text in files.items():
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / file).write_text(textwrap.dedent(text))
@@ -64,18 +62,37 @@ def trace(
         module = importlib.util.module_from_spec(spec)
         sys.modules["backprop"] = module
         spec.loader.exec_module(module)
-        st = truth.steps[step]
-        expected = step_blocks(truth, step)
-        call = Call(
-            seed=truth.seed, step=step, published=True, weights=st.weights, biases=st.biases,
-            x=truth.inputs.x, y=truth.inputs.y, expected=expected,
-        )  # fmt: skip
-        y: Any = float(call.y[0]) if call.y.size == 1 else call.y.copy()
-        weights, biases = [w.copy() for w in call.weights], [b.copy() for b in call.biases]
-        args = (weights, biases, call.x.copy(), y)
-        returned, error, events, gave_up = TRACER.Tracer(str(tmp_path)).run(module.backprop, args)
+        return run(tmp_path, module.backprop, _reader(tmp_path), name, step)[0]
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def trace_cell(tmp_path: Path, text: str, cell: int = 3) -> Location | None:
+    """The student's backprop defined in a notebook's cell, compiled as the notebook runner
+    compiles it, traced and located."""
+    file = f"hw1.ipynb, cell {cell}"
+    namespace: dict[str, Any] = {}
+    exec(compile(text, f"{tmp_path}/{file}", "exec"), namespace)
+    return run(tmp_path, namespace["backprop"], lambda f: text if f == file else None)[0]
+
+
+def run(
+    folder: Path, function: Any, source: Any, name: str = "bs6207-a1", step: int = 0
+) -> tuple[Location | None, float]:
+    """Trace `function` on the published call at `step` and locate its first wrong gradient;
+    also the seconds locating took."""
+    assignment = load_assignment(name)
+    truth = ground_truth(assignment)
+    st = truth.steps[step]
+    expected = step_blocks(truth, step)
+    call = Call(
+        seed=truth.seed, step=step, published=True, weights=st.weights, biases=st.biases,
+        x=truth.inputs.x, y=truth.inputs.y, expected=expected,
+    )  # fmt: skip
+    y: Any = float(call.y[0]) if call.y.size == 1 else call.y.copy()
+    weights, biases = [w.copy() for w in call.weights], [b.copy() for b in call.biases]
+    args = (weights, biases, call.x.copy(), y)
+    returned, error, events, gave_up = TRACER.Tracer(str(folder)).run(function, args)
     assert error is None and gave_up is None, (error, gave_up)
     names = list(expected)
     actual = {}
@@ -88,13 +105,10 @@ def trace(
             actual[block] = array.reshape(expected[block].shape) if bias else array
     comparison = compare_all(actual, expected, assignment.significant_figures)
     start = first_failing([t.name for t in comparison.tensors if not t.agree])
-    if start is None:
-        return locate(assignment, call, actual, "W1", [], events, _reader(tmp_path))
     diagnoses = diagnose(assignment, expected, actual, call.weights, call.biases, call.x, call.y)
     began = time.perf_counter()
-    found = locate(assignment, call, actual, start, diagnoses, events, _reader(tmp_path))
-    assert time.perf_counter() - began < 0.5
-    return found
+    found = locate(assignment, call, actual, start or "W1", diagnoses, events, source)
+    return found, time.perf_counter() - began
 
 
 def _reader(folder: Path):  # type: ignore[no-untyped-def]
@@ -337,3 +351,63 @@ def test_torch_sign(tmp_path: Path) -> None:
     text = TORCH.replace("delta = 2 * (acts[-1] - y)", "delta = -2 * (acts[-1] - y)")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None and found.line == line_of(text, "delta = -2 *")
+
+
+VECTORISED = """\
+import numpy as np
+
+
+def backprop(weights, biases, x, y):
+    a = [x.reshape(-1, 1)]
+    z = []
+    for W, b in zip(weights, biases):
+        z.append(W @ a[-1] + b.reshape(-1, 1))
+        a.append(np.maximum(z[-1], 0) if len(z) < len(weights) else z[-1])
+    delta = 2 * (a[-1] - y)
+    dW, db = [], []
+    for l in range(len(weights) - 1, -1, -1):
+        g = np.repeat(delta, a[l].size, axis=1)
+        g *= a[l].T
+        dW.insert(0, g)
+        db.insert(0, delta.ravel())
+        delta = (weights[l].T @ delta) * (z[l - 1] > 0)
+    return dW, db
+"""
+
+
+def test_vectorised_correct(tmp_path: Path) -> None:
+    """Column vectors, a gradient built in place over two lines, right: no location."""
+    assert trace(tmp_path, {"backprop.py": VECTORISED}) is None
+
+
+def test_vectorised_formed_across_lines(tmp_path: Path) -> None:
+    """A transposed gradient built in place over two lines: the line that completed it, and
+    the lines it was formed across."""
+    text = VECTORISED.replace(
+        "g = np.repeat(delta, a[l].size, axis=1)", "g = np.repeat(a[l], delta.size, axis=1)"
+    ).replace("g *= a[l].T", "g *= delta.T")
+    found = trace(tmp_path, {"backprop.py": text})
+    assert found is not None and found.line == line_of(text, "g *= delta.T"), found
+    first = line_of(text, "g = np.repeat")
+    assert f"formed across lines {first}–{first + 1}" in found.sentence
+    assert "transpose of dL/dW of layer 11" in found.sentence
+
+
+def test_notebook_cell(tmp_path: Path) -> None:
+    """A notebook cell's code is located by the cell's line, under the notebook's name."""
+    text = LOOP.replace(
+        "np.outer(delta, activations[layer])", "np.outer(delta, activations[layer]) / 2"
+    )
+    found = trace_cell(tmp_path, text)
+    assert found is not None and (found.file, found.cell) == ("hw1.ipynb", 3)
+    assert found.line == line_of(text, "/ 2") and "half of dL/dW of layer 11" in found.sentence
+    assert found.excerpt[found.line - found.excerpt_start] == text.splitlines()[found.line - 1]
+
+
+def test_locating_is_fast() -> None:
+    """bs6207-a1's 11 layers: matching and walking take under 50 ms."""
+    text = LOOP.replace("delta = delta * (pre_activations[layer] > 0)", "pass")
+    namespace: dict[str, Any] = {}
+    exec(compile(text, "/nowhere/backprop.py", "exec"), namespace)
+    timings = [run(Path("/nowhere"), namespace["backprop"], lambda f: text)[1] for _ in range(3)]
+    assert min(timings) < 0.05, timings

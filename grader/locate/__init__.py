@@ -79,7 +79,9 @@ def locate(
     activation = (
         known.activations[found.wrong.layer - 1] if found.wrong and found.wrong.layer else ""
     )
-    words = sentence(found.statement.code, _shown(found), found.wrong, activation, diagnoses)
+    words = sentence(
+        found.statement.code, _shown(found), found.wrong, activation, diagnoses, found.across
+    )
     return _location(
         timeline, found.event, found, words, found.wrong.layer if found.wrong else layer, source
     )

@@ -28,6 +28,7 @@ class Statement:
     end_line: int
     code: str
     reads: list[Read] = field(default_factory=list)
+    in_place: str | None = None  # the name it changes in place: g in `g *= m`, `g[i] = v`
 
 
 def parse(text: str) -> ast.Module | None:
@@ -56,13 +57,32 @@ def statement_at(text: str, line: int) -> Statement | None:
     if not isinstance(best, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         end = max(end, best.lineno)
     lines = text.splitlines()[best.lineno - 1 : end]
-    if not isinstance(best, COMPOUND) and best.end_lineno == end and best.end_col_offset is not None and lines:
+    if (
+        not isinstance(best, COMPOUND)
+        and best.end_lineno == end
+        and best.end_col_offset is not None
+        and lines
+    ):
         lines[-1] = lines[-1].encode()[: best.end_col_offset].decode(errors="ignore")
     code = "\n".join(lines).strip()  # the statement as written, without a trailing comment
     reads: list[Read] = []
     for part in header:
         _reads(part, reads)
-    return Statement(best.lineno, end, code, reads)
+    return Statement(best.lineno, end, code, reads, _in_place(best))
+
+
+def _in_place(node: ast.stmt) -> str | None:
+    """The name a statement changes without rebinding it: `g *= m`, `g[i] = v`, `g[:, i] += v`."""
+    target: ast.expr
+    if isinstance(node, ast.AugAssign):
+        target = node.target
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+    else:
+        return None
+    if isinstance(target, ast.Subscript):
+        return _dotted(target.value)
+    return _dotted(target) if isinstance(node, ast.AugAssign) else None
 
 
 def _header(node: ast.stmt) -> list[ast.expr]:

@@ -29,6 +29,7 @@ class Found:
     name: str  # the name the line stored the wrong value in
     wrong: Match | None  # the wrong intermediate it matched, None if it matched none
     reads: list[tuple[str, Match]]  # what the line read, and the correct value each was
+    across: tuple[int, int] | None = None  # the lines that built the value in place, if several
 
 
 def walk(
@@ -65,11 +66,36 @@ def walk(
                 continue
             if suspect is None or rank < suspect[0]:
                 suspect = (rank, value, match)
-        if suspect is None:
-            return Found(event, statement, event.name, wrong, correct)
+        in_place = statement.in_place == event.name
+        if suspect is None or (in_place and suspect[0] == 1 and suspect[1].name == event.name):
+            # the line is the mistake; a value built piece by piece (`g[i] = ...`, `g *= m`),
+            # whose part before this line is no intermediate, is named where it was completed,
+            # with the lines that built it
+            across = _built(timeline, event, source) if in_place else None
+            return Found(event, statement, event.name, wrong, correct, across)
         _, event, wrong = suspect
         event = timeline.produced_by_helper(event) or timeline.passed_in(event) or event
     return None
+
+
+def _built(
+    timeline: Timeline, event: Event, source: Callable[[str], str | None]
+) -> tuple[int, int] | None:
+    """The first and last lines of the statements that built `event`'s value in place, back
+    to the statement that made it afresh."""
+    lines = {event.line}
+    text = source(event.file) or ""
+    position = timeline.group_start(event)
+    while True:
+        before = timeline.latest(event.frame, event.name, position)
+        if before is None or before.line == timeline.def_lines.get(event.frame):
+            break
+        lines.add(before.line)
+        statement = statement_at(text, before.line)
+        if statement is None or statement.in_place != event.name:
+            break
+        position = timeline.group_start(before)
+    return (min(lines), max(lines)) if len(lines) > 1 else None
 
 
 def _inputs(timeline: Timeline, event: Event, statement: Statement) -> list[tuple[str, Event]]:

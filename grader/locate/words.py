@@ -36,11 +36,18 @@ def thing(match: Match) -> str:
 
 
 def sentence(
-    code: str, name: str, wrong: Match | None, activation: str, diagnoses: list[Diagnosis]
+    code: str,
+    name: str,
+    wrong: Match | None,
+    activation: str,
+    diagnoses: list[Diagnosis],
+    across: tuple[int, int] | None = None,
 ) -> str:
     """`delta = W[i].T @ delta`: delta here equals dL/da of layer 3; ... ."""
     shown = code.splitlines()[0] + (" …" if "\n" in code else "")
     head = f"`{shown}`: {name} here"
+    if across is not None:
+        head = f"`{shown}`: {name}, formed across lines {across[0]}–{across[1]},"
     if wrong is None:
         said = (
             f"{head} matches no value of a correct backward pass, though everything it reads does"
