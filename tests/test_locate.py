@@ -411,3 +411,52 @@ def test_locating_is_fast() -> None:
     exec(compile(text, "/nowhere/backprop.py", "exec"), namespace)
     timings = [run(Path("/nowhere"), namespace["backprop"], lambda f: text)[1] for _ in range(3)]
     assert min(timings) < 0.05, timings
+
+
+def test_reversed_by_appending(tmp_path: Path) -> None:
+    """Gradients appended from the output layer down and never reversed: the append is named."""
+    text = LOOP.replace("dW, db = [None] * len(weights), [None] * len(weights)", "dW, db = [], []")
+    text = text.replace(
+        "dW[layer] = np.outer(delta, activations[layer])",
+        "dW.append(np.outer(delta, activations[layer]))",
+    )
+    text = text.replace("db[layer] = delta", "db.append(delta)")
+    found = trace(tmp_path, {"backprop.py": text})
+    assert found is not None and found.line == line_of(text, "dW.append(") and found.layer == 11
+    assert "dL/dW of layer 1, in the wrong place" in found.sentence
+
+
+def test_unrolled_sgd_step(tmp_path: Path) -> None:
+    """lr × dL/dW returned for one layer is named on its line."""
+    text = UNROLLED.replace("dW3 = np.outer(d3, a2)", "dW3 = 0.01 * np.outer(d3, a2)")
+    found = trace(tmp_path, {"backprop.py": text}, "hw02-1")
+    assert found is not None and found.line == line_of(text, "dW3 = 0.01")
+    assert "lr × dL/dW of layer 3" in found.sentence
+
+
+def test_torch_missing_relu_derivative(tmp_path: Path) -> None:
+    """Torch tensors: without the mask, the line that stored dL/da is named."""
+    pytest.importorskip("torch")
+    text = TORCH.replace("delta = delta * (zs[l] > 0)", "pass")
+    found = trace(tmp_path, {"backprop.py": text})
+    assert found is not None and found.line == line_of(text, "delta = Ws[l].T @ delta")
+    assert "ReLU'(z10)" in found.sentence
+
+
+BACK = """\
+import numpy as np
+
+
+def back(W, delta):
+    return W.T @ delta
+"""
+
+
+def test_missing_derivative_in_a_helper(tmp_path: Path) -> None:
+    """dL/da made by a helper and used as δ: the helper's return is named, in its module."""
+    text = LOOP.replace("import numpy as np", "import numpy as np\nfrom helpers.grad import back")
+    text = text.replace("delta = delta * (pre_activations[layer] > 0)", "pass")
+    text = text.replace("delta = weights[layer].T @ delta", "delta = back(weights[layer], delta)")
+    files = {"backprop.py": text, "helpers/__init__.py": "", "helpers/grad.py": BACK}
+    found = trace(tmp_path, files)
+    assert found is not None and (found.file, found.line) == ("helpers/grad.py", 5)
