@@ -460,3 +460,42 @@ def test_missing_derivative_in_a_helper(tmp_path: Path) -> None:
     files = {"backprop.py": text, "helpers/__init__.py": "", "helpers/grad.py": BACK}
     found = trace(tmp_path, files)
     assert found is not None and (found.file, found.line) == ("helpers/grad.py", 5)
+
+
+def test_a_wrong_derivative_matching_nothing(tmp_path: Path) -> None:
+    """A mask that is no derivative at all (z > 1): its line, though it matches nothing."""
+    text = LOOP.replace("(pre_activations[layer] > 0)", "(pre_activations[layer] > 1)")
+    found = trace(tmp_path, {"backprop.py": text})
+    assert found is not None and found.line == line_of(text, "> 1)")
+    assert "matches no value of a correct backward pass" in found.sentence
+
+
+def test_a_value_the_trace_never_saw_names_no_line(tmp_path: Path) -> None:
+    """A wrong mask read from a global the trace holds no value of: no line is named, since
+    the global might be what is wrong."""
+    text = LOOP.replace("import numpy as np", "import numpy as np\n\nTHRESHOLD = np.ones(21)")
+    text = text.replace("(pre_activations[layer] > 0)", "(pre_activations[layer] > THRESHOLD)")
+    assert trace(tmp_path, {"backprop.py": text}) is None
+
+
+def test_a_malformed_trace_names_no_line() -> None:
+    """Events the parent cannot read are skipped; with nothing usable, no line."""
+    assignment = load_assignment("hw02-1")
+    truth = ground_truth(assignment)
+    step = truth.steps[0]
+    expected = step_blocks(truth, 0)
+    call = Call(
+        seed=truth.seed, step=0, published=True, weights=step.weights, biases=step.biases,
+        x=truth.inputs.x, y=truth.inputs.y, expected=expected,
+    )  # fmt: skip
+    last = [name for name in expected if ".W" in name or name.startswith("W")][-1]
+    actual = {**expected, last: 2 * expected[last]}
+    events: list[Any] = [
+        "junk",
+        {"e": "set", "frame": "x", "file": "backprop.py", "line": 3},
+        {"e": "set", "frame": 1, "file": "backprop.py", "line": 3, "name": "g",
+         "value": {"f8": "!!", "shape": [1, 2]}},
+        {"e": "set", "frame": 1, "file": "backprop.py", "line": 3, "name": "g",
+         "value": {"f8": "", "shape": [4]}},
+    ]  # fmt: skip
+    assert locate(assignment, call, actual, last, [], events, lambda f: "g = 1\n") is None

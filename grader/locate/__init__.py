@@ -46,6 +46,21 @@ def locate(
     source: Callable[[str], str | None],
 ) -> Location | None:
     """The line where the wrong value of `start` (e.g. W11) was formed, or None."""
+    try:
+        return _locate(assignment, call, actual, start, diagnoses, events, source)
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):
+        return None  # a trace or a source this did not foresee: the diagnosis stands alone
+
+
+def _locate(
+    assignment: Assignment,
+    call: Call,
+    actual: Blocks,
+    start: str,
+    diagnoses: list[Diagnosis],
+    events: list[dict[str, Any]],
+    source: Callable[[str], str | None],
+) -> Location | None:
     got = actual.get(start)
     layer = layer_of(start)
     if got is None or not layer:
@@ -74,7 +89,7 @@ def locate(
     wrong = wrong or next((m for m in matches if not m.correct), None)
     first = timeline.produced_by_helper(first) or first
     found = walk(timeline, known, first, wrong, source)
-    if found is None or (found.wrong is None and not found.reads):
+    if found is None or (found.wrong is None and not _sure(found)):
         return None
     activation = (
         known.activations[found.wrong.layer - 1] if found.wrong and found.wrong.layer else ""
@@ -85,6 +100,16 @@ def locate(
     return _location(
         timeline, found.event, found, words, found.wrong.layer if found.wrong else layer, source
     )
+
+
+MODULES = {"np", "numpy", "torch", "math", "F", "nn", "self"}  # names that hold no data
+
+
+def _sure(found: Found) -> bool:
+    """A line whose value matches nothing is named only when everything it read is known to
+    be right: a name the trace has no value of (a global, a value too big to record) might
+    be the wrong one."""
+    return bool(found.reads) and all(name in MODULES for name in found.unknown)
 
 
 def _shown(found: Found) -> str:

@@ -8,6 +8,7 @@ shape; here they become arrays again, and questions about the moment a line ran 
 from __future__ import annotations
 
 import base64
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ class Event:
     """One thing the trace saw: a frame began (`call`), a name was stored (`set`), or a frame
     returned a value (`return`, `name` like `return[0][3]` for an item of a returned tuple)."""
 
-    index: int
+    index: int  # its position in the timeline
     kind: str
     frame: int
     file: str
@@ -45,21 +46,15 @@ class Timeline:
 
     def __init__(self, raw: list[dict[str, Any]]) -> None:
         self.events: list[Event] = []
-        for index, item in enumerate(raw):
-            if not isinstance(item, dict):
-                continue
-            self.events.append(
-                Event(
-                    index=index,
-                    kind=str(item.get("e", "")),
-                    frame=int(item.get("frame", 0)),
-                    file=str(item.get("file", "")),
-                    line=int(item.get("line", 0)),
-                    name=str(item.get("name", "return" if item.get("e") == "return" else "")),
-                    value=decode(item["value"]) if "value" in item else None,
-                )
-            )
+        for item in raw:
+            event = _event(len(self.events), item)
+            if event is not None:
+                self.events.append(event)
         self.def_lines = {e.frame: e.line for e in self.events if e.kind == "call"}
+        self.sets: dict[tuple[int, str], list[int]] = {}  # (frame, name) → positions, in order
+        for event in self.events:
+            if event.kind == "set":
+                self.sets.setdefault((event.frame, event.name), []).append(event.index)
 
     def first_holding(self, value: Array) -> Event | None:
         """The first event whose value is exactly `value` (any shape with the same numbers in
@@ -74,7 +69,7 @@ class Timeline:
     def group_start(self, event: Event) -> int:
         """Where the events of the run of `event`'s line begin: what that line read was
         stored before this position."""
-        position = self.events.index(event)
+        position = event.index
         while position > 0:
             before = self.events[position - 1]
             if before.kind != "set" or before.frame != event.frame or before.line != event.line:
@@ -84,20 +79,19 @@ class Timeline:
 
     def latest(self, frame: int, name: str, before: int) -> Event | None:
         """The last `set` of `name` in `frame` before position `before`."""
-        for event in reversed(self.events[:before]):
-            if event.frame == frame and event.kind == "set" and event.name == name:
-                return event
-        return None
+        positions = self.sets.get((frame, name), [])
+        at = bisect.bisect_left(positions, before)
+        return self.events[positions[at - 1]] if at else None
 
     def items_of(self, frame: int, base: str, before: int) -> list[Event]:
         """The last `set` of `base` and of each of its items (`base[3]`, `base['W']`) in
         `frame` before position `before`."""
-        found: dict[str, Event] = {}
-        for event in self.events[:before]:
-            named = event.name == base or event.name.startswith(base + "[")
-            if event.frame == frame and event.kind == "set" and named:
-                found[event.name] = event
-        return list(found.values())
+        found = [
+            self.latest(frame, name, before)
+            for (f, name) in self.sets
+            if f == frame and (name == base or name.startswith(base + "["))
+        ]
+        return sorted((e for e in found if e is not None), key=lambda e: e.index)
 
     def produced_by_helper(self, event: Event) -> Event | None:
         """The `return` of another frame that handed `event`'s value to its line, if the value
@@ -122,7 +116,7 @@ class Timeline:
         """For an argument (a `set` at its def line): the caller's stored value it came from."""
         if event.value is None or self.def_lines.get(event.frame) != event.line:
             return None
-        for other in reversed(self.events[: self.events.index(event)]):
+        for other in reversed(self.events[: event.index]):
             if (
                 other.frame != event.frame
                 and other.kind == "set"
@@ -144,3 +138,23 @@ class Timeline:
                 if other is event:
                     which = runs
         return which, runs
+
+
+def _event(position: int, item: Any) -> Event | None:
+    """One event of the trace as an Event; None if it is not one (the parent trusts nothing
+    the child sent)."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        kind = str(item.get("e", ""))
+        return Event(
+            index=position,
+            kind=kind,
+            frame=int(item.get("frame", 0)),
+            file=str(item.get("file", "")),
+            line=int(item.get("line", 0)),
+            name=str(item.get("name", "return" if kind == "return" else "")),
+            value=decode(item["value"]) if "value" in item else None,
+        )
+    except (TypeError, ValueError):
+        return None

@@ -30,6 +30,7 @@ class Found:
     wrong: Match | None  # the wrong intermediate it matched, None if it matched none
     reads: list[tuple[str, Match]]  # what the line read, and the correct value each was
     across: tuple[int, int] | None = None  # the lines that built the value in place, if several
+    unknown: tuple[str, ...] = ()  # names it read that the trace holds no value of
 
 
 def walk(
@@ -46,7 +47,7 @@ def walk(
         statement = statement_at(text, event.line) if text is not None else None
         if statement is None:
             return None
-        inputs = _inputs(timeline, event, statement)
+        inputs, unknown = _inputs(timeline, event, statement)
         suspect: tuple[int, Event, Match | None] | None = None
         correct: list[tuple[str, Match]] = []
         for name, value in inputs:
@@ -72,7 +73,7 @@ def walk(
             # whose part before this line is no intermediate, is named where it was completed,
             # with the lines that built it
             across = _built(timeline, event, source) if in_place else None
-            return Found(event, statement, event.name, wrong, correct, across)
+            return Found(event, statement, event.name, wrong, correct, across, unknown)
         _, event, wrong = suspect
         event = timeline.produced_by_helper(event) or timeline.passed_in(event) or event
     return None
@@ -98,10 +99,14 @@ def _built(
     return (min(lines), max(lines)) if len(lines) > 1 else None
 
 
-def _inputs(timeline: Timeline, event: Event, statement: Statement) -> list[tuple[str, Event]]:
-    """What each name the statement reads held just before its line ran (at `event`)."""
+def _inputs(
+    timeline: Timeline, event: Event, statement: Statement
+) -> tuple[list[tuple[str, Event]], tuple[str, ...]]:
+    """What each name the statement reads held just before its line ran (at `event`), and
+    the names the trace has no value of (a module, a function, a global, a value too big)."""
     before = timeline.group_start(event)
     found: list[tuple[str, Event]] = []
+    unknown: list[str] = []
     for read in statement.reads:
         index = _index(timeline, event.frame, before, read)
         if index is not None:
@@ -112,9 +117,12 @@ def _inputs(timeline: Timeline, event: Event, statement: Statement) -> list[tupl
         whole = timeline.latest(event.frame, read.base, before)
         if whole is not None:
             found.append((read.base, whole))
-        elif read.index is None or index is None:
-            found += [(e.name, e) for e in timeline.items_of(event.frame, read.base, before)]
-    return found
+        else:
+            items = timeline.items_of(event.frame, read.base, before)
+            found += [(e.name, e) for e in items]
+            if not items:
+                unknown.append(read.base)
+    return found, tuple(unknown)
 
 
 def _index(timeline: Timeline, frame: int, before: int, read: Read) -> str | None:
@@ -157,8 +165,8 @@ def _int(timeline: Timeline, frame: int, before: int, node: ast.expr) -> int | N
 
 def _neutral(timeline: Timeline, event: Event, lr: float) -> bool:
     """A value that is no intermediate and no suspect: an integer (a counter, an index), a
-    number passed as an argument or equal to the learning rate or ½, or an array of zeros
-    (a gradient about to be filled in place)."""
+    number passed as an argument or equal to the learning rate or ½. (An array of zeros is
+    no exception: a mask that is never on makes one.)"""
     value = event.value
     assert value is not None
     if value.size == 1:
@@ -168,4 +176,4 @@ def _neutral(timeline: Timeline, event: Event, lr: float) -> bool:
             or number in (lr, 0.5)
             or timeline.def_lines.get(event.frame) == event.line
         )
-    return not value.any()
+    return False
