@@ -55,7 +55,13 @@ def walk(
                 continue
             matches = known.matches(value.value)
             good = [m for m in matches if m.correct]
-            carried = [m for m in matches if wrong is not None and m.variant == wrong.variant]
+            carried = [  # the same mistake, unless the value is also right as that thing (zeros)
+                m
+                for m in matches
+                if wrong is not None
+                and m.variant == wrong.variant
+                and Match(m.what, m.layer) not in matches
+            ]
             match: Match | None
             if wrong is not None and not wrong.correct and carried:
                 rank, match = 0, carried[0]
