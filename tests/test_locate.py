@@ -499,3 +499,18 @@ def test_a_malformed_trace_names_no_line() -> None:
          "value": {"f8": "", "shape": [4]}},
     ]  # fmt: skip
     assert locate(assignment, call, actual, last, [], events, lambda f: "g = 1\n") is None
+
+
+def test_a_float32_student(tmp_path: Path) -> None:
+    """A student computing in float32 matches the float64 intermediates by compare's rule."""
+    text = LOOP.replace(
+        "    activations, pre_activations = [x], []",
+        "    weights = [w.astype(np.float32) for w in weights]\n"
+        "    biases = [b.astype(np.float32) for b in biases]\n"
+        "    x = x.astype(np.float32)\n"
+        "    activations, pre_activations = [x], []",
+    )
+    assert trace(tmp_path / "right", {"backprop.py": text}) is None
+    text = text.replace("delta = delta * (pre_activations[layer] > 0)", "pass")
+    found = trace(tmp_path / "wrong", {"backprop.py": text})
+    assert found is not None and found.line == line_of(text, "delta = weights[layer].T @ delta")
