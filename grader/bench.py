@@ -4,7 +4,9 @@ Grades N copies of submissions/correct with every guarantee on (the sandbox as t
 allows, every report and class output written) and prints milliseconds per student, beside
 the cost of one fresh `python -c "import torch"` measured in the same run: what a grader that
 starts an interpreter per student pays before grading anything. Then the same class handed in
-as notebooks (the same code as cells, one notebook per student), against the modules. Then
+as notebooks (the same code as cells, one notebook per student), against the modules; and a
+class of failing students (copies of submissions/transposed_weight_grads), whose backprop is
+traced a second time to point at the line, with the trace's own seconds per student. Then
 times `grade` on one student from the command line, cold, against a bare `import torch`. A
 measurement, not a test.
 """
@@ -25,9 +27,12 @@ import nbformat
 
 from grader import api
 from grader.assignment import load_assignment
+from grader.result import GradeResult
 from grader.sandbox import isolation
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "submissions" / "correct"
+EXAMPLES = Path(__file__).resolve().parent.parent / "submissions"
+EXAMPLE = EXAMPLES / "correct"
+FAILING = EXAMPLES / "transposed_weight_grads"  # its backprop is traced: the line is named
 
 
 def fresh_import_seconds(repeats: int = 3) -> float:
@@ -42,20 +47,33 @@ def fresh_import_seconds(repeats: int = 3) -> float:
 
 def class_seconds(
     students: int, jobs: int, work: Path, assignment_name: str, form: str = "modules"
-) -> float:
-    """Wall time to grade `students` copies of the correct example, reports included; handed
-    in as the modules, or as one notebook holding the same code."""
+) -> tuple[float, list[GradeResult]]:
+    """Wall time to grade `students` copies of the correct example, reports included, and
+    their results; handed in as the modules, or as one notebook holding the same code, or
+    (form "failing") copies of the failing example."""
     assignment = load_assignment(assignment_name)
     folder = work / f"class-{form}-{students}"
     for number in range(students):
         student = folder / f"student{number:04d}"
-        shutil.copytree(EXAMPLE, student)
+        shutil.copytree(FAILING if form == "failing" else EXAMPLE, student)
         if form == "notebook":
             as_notebook(student)
     start = time.perf_counter()
     reports = work / f"reports-{form}-{students}"
-    api.grade_paths([folder], assignment, reports, jobs=jobs, force=True)
-    return time.perf_counter() - start
+    results = api.grade_paths([folder], assignment, reports, jobs=jobs, force=True)
+    return time.perf_counter() - start, results
+
+
+def _traced(results: list[GradeResult]) -> str:
+    """The trace's seconds per student, median and worst, for those it ran for."""
+    traces = [r.timings["trace"] for r in results if r.timings.get("trace")]
+    if not traces:
+        return ""
+    located = sum(1 for r in results for c in r.checks if c.location is not None)
+    return (
+        f"; trace {statistics.median(traces) * 1000:.0f} ms median, {max(traces) * 1000:.0f} "
+        f"ms worst per failing student ({located} of {len(results)} lines named)"
+    )
 
 
 def as_notebook(student: Path) -> None:
@@ -94,13 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'form':>9} {'students':>9} {'wall s':>8} {'ms/student':>11} {'vs fresh':>9}")
         for students in args.students:
             modules = 0.0
-            for form in ("modules", "notebook"):
-                seconds = class_seconds(students, args.jobs, Path(tmp), args.assignment, form)
+            for form in ("modules", "notebook", "failing"):
+                seconds, results = class_seconds(
+                    students, args.jobs, Path(tmp), args.assignment, form
+                )
                 per = seconds / students
                 ratio = f"  {seconds / modules:.2f}× the modules" if modules else ""
                 modules = modules or seconds
                 print(f"{form:>9} {students:>9} {seconds:>8.1f} {per * 1000:>11.1f} "
-                      f"{fresh / per:>8.0f}×{ratio}")  # fmt: skip
+                      f"{fresh / per:>8.0f}×{ratio}{_traced(results)}")  # fmt: skip
         one = one_student_seconds(Path(tmp), args.assignment)
         print(f"`grade` on one student, cold: {one * 1000:.0f} ms = {one / fresh:.2f}× a bare "
               "`import torch`")  # fmt: skip

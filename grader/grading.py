@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import autograd_graph, notebook
+from grader import autograd_graph, files, notebook
 from grader.assignment import Assignment
 from grader.checks import (
     NAMES,
@@ -28,6 +28,7 @@ from grader.checks import (
     result,
 )
 from grader.files import student_name
+from grader.locate import locate
 from grader.result import CheckResult, GradeResult, NotebookRun, Seeds
 from grader.sandbox import isolation
 from grader.sandbox.answers import clean
@@ -87,6 +88,8 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         for check_id, check in CHECKS.items()
         if check_id != "graph-explanation" or _graph_is_graded(assignment, folder)
     ]
+    traced = time.monotonic()
+    checks = [_located(check, context) for check in checks]
     answer = outcome.stages.get("graph")
     return GradeResult(
         student=student,
@@ -105,6 +108,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         timings={
             "reference": round(reference_done - started, 3),
             "student_code": round(outcome.seconds, 3),
+            "trace": round(time.monotonic() - traced, 3),
             "total": round(time.monotonic() - started, 3),
         },
         versions=dict(_versions()),
@@ -163,6 +167,45 @@ def _notebook(
         return notebook.read(folder, chosen, assignment.limits), None, None
     except notebook.NotebookError as error:
         return None, notebook.failed_view(chosen, str(error)), str(error)
+
+
+def _located(check: CheckResult, context: Context) -> CheckResult:
+    """The backprop check, with the line where its first wrong value was formed when one can
+    be named: the student's backprop run once more on the first call it got wrong, in a
+    child of its own with a line tracer, and what it recorded matched against the
+    reference here. Any other check, a passing one, or one whose backprop gave no gradients
+    to compare, as it is: the trace costs a passing student nothing."""
+    if check.id != "backprop-gradients" or check.status != "fail":
+        return check
+    wrong = gradients.first_wrong(context)
+    if wrong is None:
+        return check
+    request = _request(context.assignment, [wrong.call], context.notebook)
+    traced = run_student(context.folder, request, context.assignment.limits, groups=("trace",))
+    answer = traced.stages.get("trace", {})
+    if answer.get("ok") is not True:
+        return check
+    location = locate(
+        context.assignment, wrong.call, wrong.actual, wrong.start, check.diagnoses,
+        answer.get("events", []), _source(context.folder, context.notebook),
+    )  # fmt: skip
+    return check if location is None else check.model_copy(update={"location": location})
+
+
+def _source(folder: Path, book: notebook.Notebook | None) -> Callable[[str], str | None]:
+    """The code of a file the trace names: a module of the submission (read bounded, never
+    through a link), or a notebook's cell (`hw1.ipynb, cell 3`) as written."""
+
+    def source(file: str) -> str | None:
+        name, cell, number = file.rpartition(", cell ")
+        if book is not None and cell and name == book.shown:
+            return next((c.source for c in book.cells if str(c.number) == number), None)
+        try:
+            return files.read_text(folder, file)
+        except (files.SubmissionError, OSError):
+            return None
+
+    return source
 
 
 def _graph_is_graded(assignment: Assignment, folder: Path) -> bool:

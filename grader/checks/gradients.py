@@ -3,6 +3,7 @@ on the published inputs and on hidden seeds, at every SGD step."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from grader.checks import (
     stage_failure,
     tensor_tables,
 )
-from grader.compare import Comparison, compare_each
+from grader.compare import Comparison, compare_all, compare_each
 from grader.dat import Blocks
 from grader.diagnose import diagnose, first_failing
 from grader.result import CheckResult, Diagnosis, Status, TensorTable
@@ -95,6 +96,32 @@ def _judge(context: Context, check: str, answers: Any, who: str) -> CheckResult:
     steps = " at every step" if calls[0].multi_step else ""
     message = f"all {n} gradients agree to {sig_figs} significant figures on {where}{steps}"
     return result(context, check, "pass", message, details, tables)
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """The first call backprop answered with wrong gradients (not an error): the student's
+    gradients there, and the tensor where the error starts. Where the line tracer looks."""
+
+    call: Call
+    actual: Blocks
+    start: str
+
+
+def first_wrong(context: Context) -> Wrong | None:
+    """The first call whose gradients backprop got wrong, if one is (None when every call
+    agrees, or backprop failed to answer before any call went wrong)."""
+    answers = context.outcome.stages.get("backprop", {}).get("results")
+    if not isinstance(answers, list) or len(answers) != len(context.calls):
+        return None
+    actuals, _ = _usable(context.calls, answers, "backprop")
+    sig_figs = context.assignment.significant_figures
+    for call, actual in zip(context.calls, actuals, strict=False):
+        comparison = compare_all(actual, call.expected, sig_figs)
+        start = first_failing([t.name for t in comparison.tensors if not t.agree])
+        if start is not None:
+            return Wrong(call, actual, start)
+    return None
 
 
 def _all_the_same(actuals: list[Blocks]) -> bool:
