@@ -65,8 +65,13 @@ def class_seconds(
 
 
 def _traced(results: list[GradeResult]) -> str:
-    """The trace's seconds per student, median and worst, for those it ran for."""
-    traces = [r.timings["trace"] for r in results if r.timings.get("trace")]
+    """The trace's seconds per student, median and worst, for those it ran for: the students
+    whose backprop check failed (a passing student is never traced)."""
+    traces = [
+        r.timings["trace"]
+        for r in results
+        if any(c.id == "backprop-gradients" and c.status == "fail" for c in r.checks)
+    ]
     if not traces:
         return ""
     located = sum(1 for r in results for c in r.checks if c.location is not None)
