@@ -221,7 +221,8 @@ def backprop(weights, biases, x, y):
     return [g.numpy() for g in dW], [g.numpy() for g in db]
 """
 
-# The weight gradient formed in steps: the wrong value is made on the line that multiplies.
+# dW and delta formed in steps, from parts that are right: the wrong value is made on the line
+# that puts them together.
 VECTORISED = """import numpy as np
 
 
@@ -242,7 +243,9 @@ def backprop(weights, biases, x, y):
         db[layer] = delta
         if layer > 0:
             z, a = zs[layer - 1], activations[layer]
-            delta = $back
+            upstream = W.T @ delta
+            slope = $deriv
+            delta = $vback
     return $ret
 """
 
@@ -297,6 +300,9 @@ def _slots(case: Case) -> dict[str, str]:
         )
     if case.style == "vectorised":
         slots["dwv"] = "row.T * column.T" + MARK if case.mistake == "transposed" else "column * row"
+        slots["deriv"] = DERIVATIVE[activation]
+        missing = case.mistake == "missing-relu-derivative"
+        slots["vback"] = "upstream" + MARK if missing else "upstream * slope"
     return slots
 
 
@@ -408,7 +414,11 @@ _BY_STYLE: dict[str, list[tuple[str, str | None]]] = {
         ("bs6207-a1", "half"),
         ("bs6207-a1", "missing-relu-derivative"),
     ],
-    "vectorised": [("bs6207-a1", None), ("bs6207-a1", "transposed")],
+    "vectorised": [
+        ("bs6207-a1", None),
+        ("bs6207-a1", "transposed"),
+        ("bs6207-a1", "missing-relu-derivative"),
+    ],
     "notebook": [("bs6207-a1", None), ("bs6207-a1", "missing-relu-derivative")],
 }
 CASES = [Case(a, style, m) for style, cases in _BY_STYLE.items() for a, m in cases]
