@@ -268,10 +268,12 @@ class Case:
 
 @dataclass(frozen=True)
 class Marked:
-    """Where the marker was: the file (a notebook's name), its cell for a notebook, the line."""
+    """Where the marker was: the file (a notebook's name), its cell for a notebook, the line,
+    and the line's code as the student wrote it (stripped)."""
 
     file: str
     line: int
+    code: str
     cell: int | None = None
 
 
@@ -306,11 +308,15 @@ def _slots(case: Case) -> dict[str, str]:
     return slots
 
 
-def _unmark(text: str) -> tuple[str, int | None]:
-    """The text without its marker, and the marked line (from 1), if any."""
+def _unmark(text: str, file: str, cell: int | None = None) -> tuple[str, Marked | None]:
+    """The text without its marker, and where the marker was, if anywhere."""
     lines = text.split("\n")
-    marked = [i for i, line in enumerate(lines, start=1) if line.endswith(MARK)]
-    assert len(marked) <= 1, f"{len(marked)} markers"
+    marked = [
+        Marked(file, number, line.removesuffix(MARK).strip(), cell)
+        for number, line in enumerate(lines, start=1)
+        if line.endswith(MARK)
+    ]
+    assert len(marked) <= 1, f"{file}: {len(marked)} markers"
     return text.replace(MARK, ""), (marked[0] if marked else None)
 
 
@@ -350,20 +356,19 @@ def build(case: Case, into: Path) -> tuple[Path, Marked | None]:
     marked: Marked | None = None
     files = sources(case)
     if case.style == "notebook":
-        code, line = _unmark(files["backprop.py"])
+        code, marked = _unmark(files["backprop.py"], notebooks.NAME, cell=3)
         cells = [
             v4.new_markdown_cell(notebooks.TITLE),
             v4.new_code_cell(_network(case.assignment)),
-            v4.new_code_cell(code),  # cell 3
+            v4.new_code_cell(code),  # cell 3, counting the markdown title
         ]
         notebooks.write(folder, cells, dat=False)
-        return folder, (Marked(notebooks.NAME, line, cell=3) if line else None)
+        return folder, marked
     (folder / "network.py").write_text(_network(case.assignment))
     for name, text in files.items():
-        code, line = _unmark(text)
+        code, found = _unmark(text, name)
         (folder / name).write_text(code)
-        if line is not None:
-            marked = Marked(name, line)
+        marked = marked or found
     return folder, marked
 
 

@@ -30,15 +30,14 @@ KINDS = {  # the diagnosis each mistake gets today
     "updated": {"updated-weights", "factor"},
 }
 CORRECT = [c for c in located.CASES if c.mistake is None]
+Graded = dict[str, tuple[CheckResult, located.Marked | None]]  # by case id
 
 
 @pytest.fixture(scope="module")
-def graded(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, tuple[CheckResult, located.Marked | None]]:
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     """Every case's backprop-gradients check, and where its mistake was marked."""
     into = tmp_path_factory.mktemp("located")
-    found = {}
+    found: Graded = {}
     for case in located.CASES:
         folder, marked = located.build(case, into)
         result = grade_submission(folder, load_assignment(case.assignment))
@@ -58,8 +57,9 @@ def test_every_mistake_is_marked_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("case", MISTAKEN, ids=lambda c: c.id)
-def test_a_mistake_fails_the_backprop_check(graded: dict, case: located.Case) -> None:
-    """The mistaken student's backprop fails, with a diagnosis."""
+def test_a_mistake_fails_the_backprop_check(graded: Graded, case: located.Case) -> None:
+    """The mistaken student's backprop fails, with the diagnosis of its mistake."""
+    assert case.mistake is not None
     check, _ = graded[case.id]
     assert check.status == "fail", check.message
     assert check.diagnoses, check.message
@@ -67,7 +67,7 @@ def test_a_mistake_fails_the_backprop_check(graded: dict, case: located.Case) ->
 
 
 @pytest.mark.parametrize("case", CORRECT, ids=lambda c: c.id)
-def test_a_correct_student_passes_without_a_location(graded: dict, case: located.Case) -> None:
+def test_a_correct_student_passes_without_a_location(graded: Graded, case: located.Case) -> None:
     """A correct backprop, in any style, passes and is never pointed at."""
     check, _ = graded[case.id]
     assert check.status == "pass", check.message
@@ -75,8 +75,9 @@ def test_a_correct_student_passes_without_a_location(graded: dict, case: located
 
 
 @pytest.mark.parametrize("case", MISTAKEN, ids=lambda c: c.id)
-def test_the_mistake_is_located_on_its_line(graded: dict, case: located.Case) -> None:
-    """The failing check names exactly the marked file, cell and line, with a sentence."""
+def test_the_mistake_is_located_on_its_line(graded: Graded, case: located.Case) -> None:
+    """The failing check names exactly the marked file, cell and line, shows its code, and says
+    what is wrong there."""
     check, marked = graded[case.id]
     assert marked is not None
     location = check.location
@@ -89,4 +90,5 @@ def test_the_mistake_is_located_on_its_line(graded: dict, case: located.Case) ->
         location.source,
         location.sentence,
     )
+    assert location.source.strip() == marked.code
     assert location.sentence.strip()
