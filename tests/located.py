@@ -20,6 +20,10 @@ from string import Template
 import notebooks
 from nbformat import v4
 
+from grader.assignment import load_assignment
+from grader.dat import write_dat
+from grader.truth import ground_truth
+
 ROOT = Path(__file__).parent.parent
 MARK = "  # <- MISTAKE"
 CORRECT = {
@@ -346,13 +350,23 @@ def _network(assignment: str) -> str:
     return (CORRECT[assignment] / "network.py").read_text()
 
 
+def _dat_files(assignment: str, folder: Path) -> None:
+    """The .dat files a correct student hands in: its correct student's, or for sigmoid-d2
+    (which has none) the reference's gradients as both torch_autograd.dat and my_autograd.dat."""
+    if assignment in CORRECT:
+        for dat in CORRECT[assignment].glob("*.dat"):
+            shutil.copy(dat, folder / dat.name)
+        return
+    truth = ground_truth(load_assignment(assignment))
+    for name in ("torch_autograd.dat", "my_autograd.dat"):
+        write_dat(folder / name, truth.gradient_blocks)
+
+
 def build(case: Case, into: Path) -> tuple[Path, Marked | None]:
     """The submission folder of `case` under `into`, and where its mistake is."""
     folder = into / case.id
     folder.mkdir(parents=True)
-    if case.assignment in CORRECT:
-        for dat in CORRECT[case.assignment].glob("*.dat"):
-            shutil.copy(dat, folder / dat.name)
+    _dat_files(case.assignment, folder)
     marked: Marked | None = None
     files = sources(case)
     if case.style == "notebook":
@@ -362,7 +376,7 @@ def build(case: Case, into: Path) -> tuple[Path, Marked | None]:
             v4.new_code_cell(_network(case.assignment)),
             v4.new_code_cell(code),  # cell 3, counting the markdown title
         ]
-        notebooks.write(folder, cells, dat=False)
+        notebooks.write(folder, cells, dat=False)  # the .dat files are there already
         return folder, marked
     (folder / "network.py").write_text(_network(case.assignment))
     for name, text in files.items():

@@ -13,7 +13,9 @@ import pytest
 
 from grader.assignment import load_assignment
 from grader.grading import grade_submission
-from grader.result import CheckResult
+from grader.result import CheckResult, GradeResult
+
+Marked = located.Marked | None
 
 MISTAKEN = [c for c in located.CASES if c.mistake is not None]
 KINDS = {  # the diagnosis each mistake gets today
@@ -30,20 +32,27 @@ KINDS = {  # the diagnosis each mistake gets today
     "updated": {"updated-weights", "factor"},
 }
 CORRECT = [c for c in located.CASES if c.mistake is None]
-Graded = dict[str, tuple[CheckResult, located.Marked | None]]  # by case id
+Graded = dict[str, tuple[CheckResult, Marked]]  # by case id
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
-    """Every case's backprop-gradients check, and where its mistake was marked."""
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[GradeResult, Marked]]:
+    """Every case graded whole, once, and where its mistake was marked; by case id."""
     into = tmp_path_factory.mktemp("located")
-    found: Graded = {}
+    found = {}
     for case in located.CASES:
         folder, marked = located.build(case, into)
-        result = grade_submission(folder, load_assignment(case.assignment))
-        check = next(c for c in result.checks if c.id == "backprop-gradients")
-        found[case.id] = (check, marked)
+        found[case.id] = (grade_submission(folder, load_assignment(case.assignment)), marked)
     return found
+
+
+@pytest.fixture(scope="module")
+def graded(results: dict[str, tuple[GradeResult, Marked]]) -> Graded:
+    """Every case's backprop-gradients check, and where its mistake was marked."""
+    return {
+        case_id: (next(c for c in result.checks if c.id == "backprop-gradients"), marked)
+        for case_id, (result, marked) in results.items()
+    }
 
 
 def test_every_mistake_is_marked_once(tmp_path: Path) -> None:
@@ -72,6 +81,18 @@ def test_a_correct_student_passes_without_a_location(graded: Graded, case: locat
     check, _ = graded[case.id]
     assert check.status == "pass", check.message
     assert check.location is None
+
+
+@pytest.mark.parametrize("case", CORRECT, ids=lambda c: c.id)
+def test_a_correct_student_of_every_style_gets_full_marks(
+    results: dict[str, tuple[GradeResult, Marked]], case: located.Case
+) -> None:
+    """The corpus's students are whole submissions: a correct one passes every check (torch
+    without autograd included), so a mistaken one differs from it in backprop alone."""
+    result, _ = results[case.id]
+    assert result.score == result.max_score, [
+        c.message for c in result.checks if c.score < c.max_score
+    ]
 
 
 @pytest.mark.parametrize("case", MISTAKEN, ids=lambda c: c.id)
