@@ -299,12 +299,11 @@ def _slots(case: Case) -> dict[str, str]:
     slots["tact"] = TORCH_ACT[activation]
     if case.style == "unrolled":
         slots = {k: _rename(v, UNROLLED_NAMES) for k, v in slots.items()}
-        slots["act1"] = ACT[activation].replace("z", "z1")
-        slots["act2"] = ACT[activation].replace("z", "z2")
-        slots["back1"] = f"(W2.T @ d2) * {DERIVATIVE[activation]}".replace("z", "z1").replace(
-            "a", "a1"
-        )
-    if case.style == "vectorised":
+        slots["act1"] = _rename(ACT[activation], {"z": "z1"})
+        slots["act2"] = _rename(ACT[activation], {"z": "z2"})
+        below = {"W": "W2", "delta": "d2", "z": "z1", "a": "a1"}  # layer 1, always right
+        slots["back1"] = _rename(correct_slots(case.assignment)["back"], below)
+    if case.style == "vectorised":  # its own slots for dW and delta; $dw and $back unused
         slots["dwv"] = "row.T * column.T" + MARK if case.mistake == "transposed" else "column * row"
         slots["deriv"] = DERIVATIVE[activation]
         missing = case.mistake == "missing-relu-derivative"
