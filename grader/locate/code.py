@@ -29,6 +29,7 @@ class Statement:
     code: str
     reads: list[Read] = field(default_factory=list)
     in_place: str | None = None  # the name it changes in place: g in `g *= m`, `g[i] = v`
+    renames: bool = False  # it only gives a value another name: `delta = upstream`
 
 
 def parse(text: str) -> ast.Module | None:
@@ -68,7 +69,8 @@ def statement_at(text: str, line: int) -> Statement | None:
     reads: list[Read] = []
     for part in header:
         _reads(part, reads)
-    return Statement(best.lineno, end, code, reads, _in_place(best))
+    renames = isinstance(best, ast.Assign) and isinstance(best.value, ast.Name | ast.Attribute)
+    return Statement(best.lineno, end, code, reads, _in_place(best), renames)
 
 
 def _in_place(node: ast.stmt) -> str | None:

@@ -4,7 +4,9 @@ Start at the event that first held the student's wrong value; at its line, read 
 name it reads held just before it ran. An input that carries the same mistake (the same
 scale, transpose, missing derivative) or matches nothing correct is followed to the line
 that stored it, into a helper's frame when a helper returned it; when every input is a
-correct intermediate (or an index, a constant, an argument), the line is the mistake.
+correct intermediate (or an index, a constant, an argument), the line is the mistake. A line
+that only renames a value right as something else (`delta = upstream`, upstream being dL/da)
+is the mistake too: it put that value where another belonged.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def walk(
                 and Match(m.what, m.layer) not in matches
             ]
             match: Match | None
-            if wrong is not None and not wrong.correct and carried:
+            # a value right as one thing (dL/da) that the line only renames into another's
+            # place (`delta = upstream`): the renaming is the mistake, not the line before
+            renamed = bool(good) and statement.renames
+            if wrong is not None and not wrong.correct and carried and not renamed:
                 rank, match = 0, carried[0]
             elif not good and not _neutral(timeline, value, known.lr):
                 rank, match = 1, next(iter(matches), None)
