@@ -140,7 +140,19 @@ def _one_tensor(
     factor = float(np.dot(got.ravel(), want.ravel())) / norm
     if not compare(got, factor * want, sig).agree or compare(got, want, sig).agree:
         return _sgd_step(assignment, name, want, got, weights, biases)
+    if not _usual(assignment, factor):  # W − lr·g is a multiple of g when W is (constant init)
+        return _sgd_step(assignment, name, want, got, weights, biases) or [
+            _factor(assignment, name, factor)
+        ]
     return [_factor(assignment, name, factor)]
+
+
+def _usual(assignment: Assignment, factor: float) -> bool:
+    """A factor a mistake makes: the learning rate, or ±2, ±½, 4, ¼."""
+    lr = assignment.training.learning_rate
+    return abs(factor - lr) <= 1e-6 * lr or any(
+        abs(f - factor) <= 1e-6 * abs(factor) for f in _FRACTIONS
+    )
 
 
 def _factor(assignment: Assignment, name: str, factor: float) -> Diagnosis:

@@ -86,6 +86,23 @@ def test_updated_weights() -> None:
     assert run(A1, update)[0].kind == "updated-weights"
 
 
+def test_updated_constant_weights_are_no_factor() -> None:
+    """hw02-1 starts from constant weights, so W − lr·dW is also an odd multiple of dW
+    (W3 = [1, 1], dW3 = [8.75, 8.75]: 0.104286×): named as the updated weights, not a factor."""
+    hw = ground_truth(load_assignment("hw02-1"))
+    step = hw.steps[0]
+
+    def update(b: Blocks) -> Blocks:
+        out = {}
+        for k, v in b.items():
+            layer = int(k.split(".")[-1][1:]) - 1
+            params = step.weights if k.split(".")[-1].startswith("W") else step.biases
+            out[k] = params[layer] - hw.assignment.training.learning_rate * v
+        return out
+
+    assert run(hw, update)[0].kind == "updated-weights"
+
+
 def without_activation_derivative(truth: GroundTruth) -> Blocks:
     """The reference's backprop with the hidden layers' activation derivative left out."""
     step, n = truth.steps[0], len(truth.steps[0].weights)
