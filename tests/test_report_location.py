@@ -129,7 +129,7 @@ def test_hostile_location_is_escaped_everywhere(graded: GradeResult) -> None:
     for key in ("message", "test_code", "filename"):
         assert all(not line.lstrip().startswith("::") for line in test[key].splitlines())
         assert "\r" not in test[key]
-    [annotation] = github.annotations(result, ".")
+    [annotation] = github.workflow_annotations(result, ".")
     assert annotation.count("\n") == 0 and "\r" not in annotation
     command, _, message = annotation.partition("::error ")[2].partition("::")
     # a carriage return is made \ufffd (as in all log-safe text), a newline %0A; properties
@@ -151,23 +151,24 @@ def test_github_payload_and_annotation(graded: GradeResult) -> None:
     result = located(graded)
     test = github.payload(result, "students/ada")["tests"][backprop(result)]
     assert (test["filename"], test["line_no"]) == ("students/ada/backprop.py", 18)
-    assert f"at backprop.py, line 18 (in layer 3, the 2nd time the line ran): {SENTENCE}" in (
-        test["test_code"]
+    assert (
+        f"at backprop.py, line 18 (in layer 3, the 2nd time the line ran): {SENTENCE}"
+        in (test["test_code"])
     )
-    assert github.annotations(result, ".") == [
+    assert github.workflow_annotations(result, ".") == [
         "::error file=backprop.py,line=18,title=Your backprop%3A backprop.py%2C line 18"
         f"::backprop.py, line 18: {SENTENCE}"
     ]
     runner = github.runner_payloads(result, ".")[github.runner_id("backprop-gradients")]
     assert runner["tests"][0]["line_no"] == 18
     notebook = located(graded, file="hw1.ipynb", cell=3, line=4)
-    [annotation] = github.annotations(notebook, ".")
+    [annotation] = github.workflow_annotations(notebook, ".")
     assert annotation.startswith("::error file=hw1.ipynb,title=")
     assert "line=" not in annotation.split("::")[1]
     assert github.payload(notebook)["tests"][backprop(notebook)]["line_no"] == 0
     plain = github.payload(graded)
     assert all((t["filename"], t["line_no"]) == ("", 0) for t in plain["tests"])
-    assert github.annotations(graded, ".") == []
+    assert github.workflow_annotations(graded, ".") == []
 
 
 def test_junit_and_gradescope_say_where(graded: GradeResult) -> None:

@@ -132,7 +132,7 @@ def _data(text: str) -> str:
     return _printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def annotations(result: GradeResult, folder: str) -> list[str]:
+def workflow_annotations(result: GradeResult, folder: str) -> list[str]:
     """`::error file=...,line=...,title=...::SENTENCE` for each check that names a line, printed
     after the log's commands resume so the runner reads it. A notebook's cell line is not a
     line of the .ipynb file: its annotation names the file alone, the cell in the message."""
@@ -312,7 +312,7 @@ class Classroom:
             summary_markdown(result),
             result.score,
             result.max_score,
-            tuple(annotations(result, folder)),
+            tuple(workflow_annotations(result, folder)),
         )
 
     @classmethod

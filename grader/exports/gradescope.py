@@ -33,8 +33,7 @@ from typing import Any
 from grader import api
 from grader.assignment import PRESETS, load_assignment
 from grader.errors import GradeError
-from grader.exports import notebook_text
-from grader.exports import location_text
+from grader.exports import location_text, notebook_text
 from grader.exports.github import feedback
 from grader.files import write_atomic
 from grader.result import CheckResult, GradeResult

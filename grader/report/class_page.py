@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from grader.assignment import Assignment
-from grader.exports.roster import Roster
 from grader.exports import location_text
+from grader.exports.roster import Roster
 from grader.exports.summary import by_name, check_ids, first_diagnosis, points
 from grader.report.jinja import template
 from grader.report.svg import Box, Label, Line, px, text_width
