@@ -197,3 +197,14 @@ def test_where_in_a_real_browser(graded: GradeResult, browser_page: Page, tmp_pa
     assert background != plain.evaluate("e => getComputedStyle(e).backgroundColor")
     assert page.locator(".where-sentence").is_visible()
     assert SENTENCE in page.locator(".where-sentence").inner_text()
+
+
+def test_classroom_carries_the_annotations_for_the_cli(graded: GradeResult) -> None:
+    """What `grade --github` prints after its guarded block: the annotations, none without a
+    location."""
+    assert github.Classroom.graded(located(graded), ".").annotations == tuple(
+        github.workflow_annotations(located(graded), ".")
+    )
+    assert len(github.Classroom.graded(located(graded), "sub").annotations) == 1
+    assert "file=sub/backprop.py," in github.Classroom.graded(located(graded), "sub").annotations[0]
+    assert github.Classroom.graded(graded).annotations == ()
