@@ -360,6 +360,8 @@ def _grade_github(args: argparse.Namespace) -> int:
     The outputs are written whatever happens (an `error` payload when grading cannot finish,
     so the reporter still has tests to show), and all that is printed is guarded."""
     targets = github.Targets.from_environ(os.environ)  # before grading: names the variable
+    # the submission's folder from the job's working directory, the repository's root in Actions
+    folder = Path(os.path.relpath(args.paths[0])).as_posix() if len(args.paths) == 1 else "."
     args.paths = [path.absolute() for path in args.paths]  # `.` is named after its folder
     max_score, code = 0.0, EXIT_BAD_INPUT
     with github.guarded_log():
@@ -378,7 +380,7 @@ def _grade_github(args: argparse.Namespace) -> int:
             code = _grade(args, graded)
             if not graded:
                 raise GradeError("grading was interrupted before it finished")
-            classroom = github.Classroom.graded(graded[0])
+            classroom = github.Classroom.graded(graded[0], folder)
         except GradeError as error:
             say(f"grade: error: {error}", file=sys.stderr)
             classroom = github.Classroom.failed(f"grade: {error}", max_score)
@@ -391,6 +393,8 @@ def _grade_github(args: argparse.Namespace) -> int:
                 max_score,
             )
         targets.write(classroom)
+    for annotation in classroom.annotations:  # commands again: the runner must read these
+        print(annotation)
     return code
 
 

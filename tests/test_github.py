@@ -335,12 +335,14 @@ def actions_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Pa
 
 
 def assert_guarded(stdout: str, stderr: str) -> None:
-    """stdout opens and closes a stop-commands block; no other line is a command."""
+    """stdout opens and closes a stop-commands block; no other line is a command but the
+    `::error file=...` annotations of a named line, printed after the block so they count."""
     lines = stdout.splitlines()
     start = re.fullmatch(r"::stop-commands::([0-9a-f]{32})", lines[0])
     assert start, lines[0]
-    assert lines[-1] == f"::{start.group(1)}::"
-    assert_log_safe("\n".join(lines[1:-1]))
+    end = lines.index(f"::{start.group(1)}::")
+    assert all(line.startswith("::error file=") for line in lines[end + 1 :]), lines[end + 1 :]
+    assert_log_safe("\n".join(lines[1:end]))
     assert_log_safe(stderr)
 
 

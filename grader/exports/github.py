@@ -35,13 +35,13 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from grader.errors import GradeError
-from grader.exports import notebook_text
+from grader.exports import location_text, notebook_text
 from grader.printable import printable
-from grader.result import CheckResult, GradeResult, NotebookRun
+from grader.result import CheckResult, GradeResult, Location, NotebookRun
 
 OUTPUT, ENV, SUMMARY = "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STEP_SUMMARY"
 CRASH_RUNNER = "grade"  # the one runner of a payload that says grading could not finish
@@ -104,18 +104,73 @@ def feedback(check: CheckResult) -> str:
     return "\n".join([check.message, *named])
 
 
-def _test(check: CheckResult, duration_ms: int, after: str = "") -> dict[str, Any]:
+def _where(check: CheckResult) -> str:
+    """`at backprop.py, line 18: SENTENCE` when the check names a line, else ""."""
+    return "" if check.location is None else location_text.failure_text(check.location)
+
+
+def annotation_file(location: Location, folder: str) -> str:
+    """The annotated file, relative to the repository root: the submission's folder as given
+    (`.` adds nothing) and the file. A notebook's file is the .ipynb itself."""
+    return str(PurePosixPath(folder.replace("\\", "/")) / location.file)
+
+
+def _property(text: str) -> str:
+    """A workflow command's property value: % CR LF : , are percent-encoded."""
+    return (
+        _printable(text)
+        .replace("%", "%25")
+        .replace("\r", "%0D")
+        .replace("\n", "%0A")
+        .replace(":", "%3A")
+        .replace(",", "%2C")
+    )
+
+
+def _data(text: str) -> str:
+    """A workflow command's message: % CR LF are percent-encoded."""
+    return _printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def workflow_annotations(result: GradeResult, folder: str) -> list[str]:
+    """`::error file=...,line=...,title=...::SENTENCE` for each check that names a line, printed
+    after the log's commands resume so the runner reads it. A notebook's cell line is not a
+    line of the .ipynb file: its annotation names the file alone, the cell in the message."""
+    found = []
+    for check in result.checks:
+        if check.location is None:
+            continue
+        where = check.location
+        line = "" if where.cell is not None else f",line={where.line}"
+        if where.cell is None and where.end_line is not None and where.end_line > where.line:
+            line += f",endLine={where.end_line}"
+        title = f"{check.name}: {location_text.place(where)}"
+        message = f"{location_text.place(where)}: {where.sentence}"
+        found.append(
+            f"::error file={_property(annotation_file(where, folder))}{line}"
+            f",title={_property(cut(title, 200))}::{_data(cut(message, MESSAGE_CHARS))}"
+        )
+    return found
+
+
+def _test(
+    check: CheckResult, duration_ms: int, after: str = "", folder: str = "."
+) -> dict[str, Any]:
     """The check as the reporter's test; `after` (log-safe) follows its feedback."""
     points = f"{check.score:g}/{check.max_score:g} points"
+    where = _where(check)
+    text = feedback(check) + (f"\n{where}" if where else "")
     return {
         "name": cut(log_safe(check.name), 200),
         "status": check.status,
         "score": _number(check.score),
-        "message": cut(log_safe("\n".join([feedback(check), *check.details])), MESSAGE_CHARS),
+        "message": cut(log_safe("\n".join([text, *check.details])), MESSAGE_CHARS),
         # the only text the reporter prints for a failed test
-        "test_code": cut(log_safe(f"{points}: {feedback(check)}"), TEST_CODE_CHARS) + after,
-        "filename": "",
-        "line_no": 0,
+        "test_code": cut(log_safe(f"{points}: {text}"), TEST_CODE_CHARS) + after,
+        "filename": (
+            "" if check.location is None else log_safe(annotation_file(check.location, folder))
+        ),
+        "line_no": 0 if check.location is None or check.location.cell else check.location.line,
         "duration": duration_ms,
     }
 
@@ -124,7 +179,7 @@ def _status(checks: list[CheckResult]) -> str:
     return "pass" if all(check.status == "pass" for check in checks) else "fail"
 
 
-def payload(result: GradeResult) -> dict[str, Any]:
+def payload(result: GradeResult, folder: str = ".") -> dict[str, Any]:
     """The reporter's payload for one graded submission: one test per check.
 
     A test passes when its check passes (and so earns its points, the rule `score == max`
@@ -137,7 +192,9 @@ def payload(result: GradeResult) -> dict[str, Any]:
     if result.notebook is not None:
         text = log_safe(notebook_text.text(result.notebook))
         notebook = "\n\n" + cut_lines(text, NOTEBOOK_CHARS, "… (cut: the job summary has it all)")
-    tests = [_test(c, duration, notebook if i == 0 else "") for i, c in enumerate(result.checks)]
+    tests = [
+        _test(c, duration, notebook if i == 0 else "", folder) for i, c in enumerate(result.checks)
+    ]
     return {
         "version": 1,
         "status": _status(result.checks),
@@ -146,9 +203,9 @@ def payload(result: GradeResult) -> dict[str, Any]:
     }
 
 
-def runner_payloads(result: GradeResult) -> dict[str, dict[str, Any]]:
+def runner_payloads(result: GradeResult, folder: str = ".") -> dict[str, dict[str, Any]]:
     """One payload per check, by runner id: the reporter then shows each check's points."""
-    whole = payload(result)
+    whole = payload(result, folder)
     return {
         runner_id(check.id): {
             "version": 1,
@@ -244,15 +301,18 @@ class Classroom:
     summary: str  # Markdown for $GITHUB_STEP_SUMMARY
     points: float
     max_points: float
+    annotations: tuple[str, ...] = ()  # printed once the log's commands resume
 
     @classmethod
-    def graded(cls, result: GradeResult) -> Classroom:
+    def graded(cls, result: GradeResult, folder: str = ".") -> Classroom:
+        """`folder`: the submission's folder relative to the repository root, as given."""
         return cls(
-            payload(result),
-            runner_payloads(result),
+            payload(result, folder),
+            runner_payloads(result, folder),
             summary_markdown(result),
             result.score,
             result.max_score,
+            tuple(workflow_annotations(result, folder)),
         )
 
     @classmethod

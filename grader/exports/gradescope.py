@@ -33,7 +33,7 @@ from typing import Any
 from grader import api
 from grader.assignment import PRESETS, load_assignment
 from grader.errors import GradeError
-from grader.exports import notebook_text
+from grader.exports import location_text, notebook_text
 from grader.exports.github import feedback
 from grader.files import write_atomic
 from grader.result import CheckResult, GradeResult
@@ -51,6 +51,11 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the same zip, byte for byte, from the same s
 # --- results.json --------------------------------------------------------------------------
 
 
+def _where(check: CheckResult) -> list[str]:
+    """The line the mistake is on, when one was named (plain text: the test's output is text)."""
+    return [] if check.location is None else [location_text.failure_text(check.location)]
+
+
 def _test(number: int, check: CheckResult, visibility: str) -> dict[str, Any]:
     return {
         "number": str(number),
@@ -58,7 +63,7 @@ def _test(number: int, check: CheckResult, visibility: str) -> dict[str, Any]:
         "score": check.score,
         "max_score": check.max_score,
         "status": "passed" if check.status == "pass" else "failed",
-        "output": "\n".join([feedback(check), *(f"- {d}" for d in check.details)]),
+        "output": "\n".join([feedback(check), *_where(check), *(f"- {d}" for d in check.details)]),
         "tags": [check.id],
         "visibility": visibility,
     }

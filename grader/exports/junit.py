@@ -29,6 +29,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from grader.assignment import Assignment
+from grader.exports import location_text
 from grader.exports.summary import by_name, points
 from grader.result import CheckResult, GradeResult
 
@@ -64,6 +65,8 @@ def _body(check: CheckResult) -> str:
         lines.append(f"mistake: {diagnosis.kind}{where}: {diagnosis.message}")
     if check.first_failing:
         lines.append(f"the error starts at {check.first_failing}")
+    if check.location is not None:
+        lines.append(location_text.failure_text(check.location))
     return "\n".join(lines)
 
 

@@ -27,12 +27,20 @@ from markupsafe import Markup
 
 from grader.compare import tolerance
 from grader.diagnose import first_failing
+from grader.exports import location_text
 from grader.files import write_atomic
 from grader.report.charts import START_LABEL, ChartView, chart_view
 from grader.report.formatting import format_error, format_score, format_shape, format_value
 from grader.report.graph_view import graph_card
 from grader.report.jinja import template
-from grader.report.notebook_view import Excerpt, NotebookView, excerpts, notebook_view
+from grader.report.notebook_view import (
+    CodeLine,
+    Excerpt,
+    NotebookView,
+    code_lines,
+    excerpts,
+    notebook_view,
+)
 from grader.report.svg import Box, Label, LegendItem, Line
 from grader.report.tables import (
     HEATMAP_MAX,
@@ -42,7 +50,7 @@ from grader.report.tables import (
     heat_legend,
     table_view,
 )
-from grader.result import CheckResult, GradeResult, NotebookRun, Status
+from grader.result import CheckResult, GradeResult, Location, NotebookRun, Status
 
 __all__ = [
     "HEATMAP_MAX",
@@ -83,6 +91,17 @@ class DetailView:
 
 
 @dataclass(frozen=True)
+class WhereView:
+    """The line of the student's code a check names: the code around it, the sentence beside."""
+
+    place: str  # backprop.py, line 18
+    when: str  # in layer 3, the 2nd time the line ran; or ""
+    source: str
+    sentence: str
+    lines: tuple[CodeLine, ...]
+
+
+@dataclass(frozen=True)
 class CheckView:
     """One check's card."""
 
@@ -102,6 +121,7 @@ class CheckView:
     summaries: tuple[TableView, ...]  # tensors without entries: one line each
     start_name: str  # the first failing tensor, when the page shows it
     start_anchor: str
+    where: WhereView | None  # the line of the mistake, when one was named
 
 
 @dataclass(frozen=True)
@@ -190,6 +210,20 @@ def _check_view(
         summaries=tuple(v for v, t in zip(views, check.tables, strict=True) if not t.expected),
         start_name="" if start is None else names[start],
         start_anchor="" if start is None else views[start].anchor,
+        where=_where(check.location),
+    )
+
+
+def _where(location: Location | None) -> WhereView | None:
+    if location is None:
+        return None
+    last = location.end_line if location.end_line is not None else location.line
+    return WhereView(
+        place=location_text.place(location),
+        when=location_text.when(location),
+        source=location.source,
+        sentence=location.sentence,
+        lines=code_lines(location.excerpt, location.excerpt_start, range(location.line, last + 1)),
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from grader.assignment import Assignment
+from grader.exports import location_text
 from grader.exports.roster import Roster
 from grader.exports.summary import by_name, check_ids, first_diagnosis, points
 from grader.report.jinja import template
@@ -98,7 +99,7 @@ class StudentRow:
     percent: str
     css: str  # full, partial or zero
     cells: tuple[StatusCell, ...]
-    mistake: str  # the first named mistake, in words, or ""
+    mistake: str  # the first named mistake, in words, and its line (`backprop.py:18`), or ""
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,8 @@ def _student_row(result: GradeResult, ids: Sequence[str]) -> StudentRow:
     fraction = result.score / result.max_score if result.max_score > 0 else 0.0
     checks = {c.id: c for c in result.checks}
     kind = first_diagnosis(result)
+    where = next((c.location for c in result.checks if c.location is not None), None)
+    named = [_mistake(kind) if kind else "", location_text.short(where) if where else ""]
     return StudentRow(
         name=result.student,
         href=report_href(result.student),
@@ -323,7 +326,7 @@ def _student_row(result: GradeResult, ids: Sequence[str]) -> StudentRow:
         percent=f"{100 * fraction:.0f}%",
         css="full" if result.passed and result.checks else "partial" if result.score else "zero",
         cells=tuple(_cell(checks.get(check_id), check_id) for check_id in ids),
-        mistake=_mistake(kind) if kind else "",
+        mistake=" · ".join(part for part in named if part),
     )
 
 

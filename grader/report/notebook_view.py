@@ -126,7 +126,7 @@ def excerpt(run: NotebookRun | None, cell: int, line: int | None) -> Excerpt | N
     if not 0 < line <= len(lines):
         return None
     first, last = max(1, line - CONTEXT), min(len(lines), line + CONTEXT)
-    shown = tuple(CodeLine(str(n), _cut(lines[n - 1]), n == line) for n in range(first, last + 1))
+    shown = code_lines(lines[first - 1 : last], first, range(line, line + 1))
     return Excerpt(run.file, str(cell), str(line), cell_anchor(cell), shown)
 
 
@@ -142,6 +142,11 @@ def excerpts(run: NotebookRun | None, text: str, seen: set[tuple[int, int]]) -> 
         if code is not None:
             found.append(code)
     return tuple(found)
+
+
+def code_lines(lines: list[str], first: int, hit: range) -> tuple[CodeLine, ...]:
+    """`lines` numbered from `first`, those in `hit` marked: the rows of any code excerpt."""
+    return tuple(CodeLine(str(n), _cut(text), n in hit) for n, text in enumerate(lines, first))
 
 
 def _lines(source: str) -> list[str]:
