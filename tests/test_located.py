@@ -113,3 +113,16 @@ def test_the_mistake_is_located_on_its_line(graded: Graded, case: located.Case) 
     )
     assert location.source.strip() == marked.code
     assert location.sentence.strip()
+
+
+def test_a_backprop_right_for_a_wrong_network_names_no_line() -> None:
+    """submissions/missing_first_relu leaves the ReLU out of its network and of its backprop's
+    forward pass alike: its backward pass is right for the network it built, so no line of it
+    is named (the network check names the mistake); the walk would stop at `z = W @ a + b`,
+    whose input is z1 where a1 belongs."""
+    folder = Path(__file__).resolve().parent.parent / "submissions" / "missing_first_relu"
+    result = grade_submission(folder, load_assignment("bs6207-a1"))
+    check = next(c for c in result.checks if c.id == "backprop-gradients")
+    assert check.status == "fail"
+    assert [d.kind for d in check.diagnoses][:1] == ["forward"]
+    assert check.location is None

@@ -1,7 +1,8 @@
 """Where a mistake is, in every output: report.html, index.html, --github, JUnit, Gradescope.
 
-The location is put on a real failing result (submissions/transposed_weight_grads graded once)
-with the line that really is the mistake, its excerpt read from the real file."""
+submissions/transposed_weight_grads is graded once, for real: its location is line 18. The
+outputs are tested on that result with a location set to each shape a location can take (a
+range, a notebook cell, hostile text), and with none."""
 
 from __future__ import annotations
 
@@ -32,9 +33,15 @@ HOSTILE = '<script>alert(1)</script>\r\n::error::x %0A, "a" & b'
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> GradeResult:
-    """The transposed student, graded for real (no location yet: nobody names the line)."""
+    """The transposed student, graded for real."""
     assignment = load_assignment("bs6207-a1")
     return api.grade_submission(STUDENT, assignment, tmp_path_factory.mktemp("reports"))
+
+
+def unlocated(result: GradeResult) -> GradeResult:
+    """`result` with no check naming a line: what every output showed before issue 14."""
+    checks = [c.model_copy(update={"location": None}) for c in result.checks]
+    return result.model_copy(update={"checks": checks})
 
 
 def located(result: GradeResult, **changes: object) -> GradeResult:
@@ -63,11 +70,21 @@ def backprop(result: GradeResult) -> int:
     return next(i for i, c in enumerate(result.checks) if c.id == "backprop-gradients")
 
 
-def test_the_fixture_fails_backprop_and_names_no_line(graded: GradeResult) -> None:
-    """The real result fails the backprop check, and no line is named until one is put there."""
+def test_the_fixture_is_located_on_its_mistake(graded: GradeResult) -> None:
+    """The real result fails the backprop check and names line 18, in the last layer; no other
+    check names a line."""
     check = graded.checks[backprop(graded)]
     assert check.status == "fail"
-    assert all(c.location is None for c in graded.checks)
+    assert check.location is not None
+    assert (check.location.file, check.location.line) == ("backprop.py", MISTAKE_LINE)
+    assert check.location.source == "dW[layer] = np.outer(activations[layer], delta)"
+    assert check.location.layer == 11
+    assert "transpose" in check.location.sentence
+    assert [c.id for c in graded.checks if c.location] == ["backprop-gradients"]
+    # the sentence opens with the line's code, which the page shows as code
+    assert check.location.sentence.startswith(f"`{check.location.source}`: dW[10] here is")
+    html = render_report(graded)
+    assert f"<code>{escape(check.location.source)}</code>: dW[10] here is" in html
 
 
 def test_words_for_a_location() -> None:
@@ -105,7 +122,7 @@ def test_report_shows_where(graded: GradeResult) -> None:
     assert html.count('<tr class="hit">') == 1
     assert str(escape(SENTENCE)) in html
     assert "15</td>" in html and "21</td>" in html  # three lines either side
-    assert '<div class="where">' not in render_report(graded)
+    assert '<div class="where">' not in render_report(unlocated(graded))
 
 
 def test_report_marks_a_range(graded: GradeResult) -> None:
@@ -142,7 +159,7 @@ def test_class_page_names_the_line(graded: GradeResult) -> None:
     """index.html's first-mistake column gains the line; without one it is as before."""
     assignment = load_assignment("bs6207-a1")
     assert "transposed · backprop.py:18</td>" in render_class_page([located(graded)], assignment)
-    assert "backprop.py:18" not in render_class_page([graded], assignment)
+    assert "backprop.py:18" not in render_class_page([unlocated(graded)], assignment)
 
 
 def test_github_payload_and_annotation(graded: GradeResult) -> None:
@@ -166,9 +183,9 @@ def test_github_payload_and_annotation(graded: GradeResult) -> None:
     assert annotation.startswith("::error file=hw1.ipynb,title=")
     assert "line=" not in annotation.split("::")[1]
     assert github.payload(notebook)["tests"][backprop(notebook)]["line_no"] == 0
-    plain = github.payload(graded)
+    plain = github.payload(unlocated(graded))
     assert all((t["filename"], t["line_no"]) == ("", 0) for t in plain["tests"])
-    assert github.workflow_annotations(graded, ".") == []
+    assert github.workflow_annotations(unlocated(graded), ".") == []
 
 
 def test_junit_and_gradescope_say_where(graded: GradeResult) -> None:
@@ -176,10 +193,10 @@ def test_junit_and_gradescope_say_where(graded: GradeResult) -> None:
     assignment = load_assignment("bs6207-a1")
     words = f"at backprop.py, line 18 (in layer 3, the 2nd time the line ran): {SENTENCE}"
     assert words.encode() in junit.junit_xml([located(graded)], assignment)
-    assert b"at backprop.py" not in junit.junit_xml([graded], assignment)
+    assert b"at backprop.py" not in junit.junit_xml([unlocated(graded)], assignment)
     test = gradescope.results_json(located(graded))["tests"][backprop(graded)]
     assert words in test["output"]
-    assert "at backprop.py" not in json.dumps(gradescope.results_json(graded))
+    assert "at backprop.py" not in json.dumps(gradescope.results_json(unlocated(graded)))
 
 
 def test_where_in_a_real_browser(graded: GradeResult, browser_page: Page, tmp_path: Path) -> None:
@@ -207,4 +224,4 @@ def test_classroom_carries_the_annotations_for_the_cli(graded: GradeResult) -> N
     )
     assert len(github.Classroom.graded(located(graded), "sub").annotations) == 1
     assert "file=sub/backprop.py," in github.Classroom.graded(located(graded), "sub").annotations[0]
-    assert github.Classroom.graded(graded).annotations == ()
+    assert github.Classroom.graded(unlocated(graded)).annotations == ()

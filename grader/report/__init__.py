@@ -96,8 +96,8 @@ class WhereView:
 
     place: str  # backprop.py, line 18
     when: str  # in layer 3, the 2nd time the line ran; or ""
-    source: str
-    sentence: str
+    code: str  # the code the sentence opens with, shown as code; or ""
+    sentence: str  # the rest of it
     lines: tuple[CodeLine, ...]
 
 
@@ -218,11 +218,15 @@ def _where(location: Location | None) -> WhereView | None:
     if location is None:
         return None
     last = location.end_line if location.end_line is not None else location.line
+    # the locator's sentences open with the line's code in backticks: "`dW = ...`: dW here ..."
+    code, rest = "", location.sentence
+    if rest.startswith("`") and "`: " in rest:
+        code, rest = rest[1:].split("`: ", 1)
     return WhereView(
         place=location_text.place(location),
         when=location_text.when(location),
-        source=location.source,
-        sentence=location.sentence,
+        code=code,
+        sentence=rest,
         lines=code_lines(location.excerpt, location.excerpt_start, range(location.line, last + 1)),
     )
 
