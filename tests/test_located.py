@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import classroom
 import located
 import pytest
 
@@ -126,3 +127,30 @@ def test_a_backprop_right_for_a_wrong_network_names_no_line() -> None:
     assert check.status == "fail"
     assert [d.kind for d in check.diagnoses][:1] == ["forward"]
     assert check.location is None
+
+
+WRAPPERS = [  # fixtures whose backprop wraps the correct one and marks the line that errs
+    path.parent.name
+    for path in sorted(
+        (Path(__file__).parent / "fixtures" / "submissions").glob("*/backprop.append.py")
+    )
+    if "# the mistake" in path.read_text()
+]
+
+
+@pytest.mark.parametrize("behaviour", WRAPPERS)
+def test_a_wrapper_of_the_correct_backprop_is_located_on_its_own_line(
+    behaviour: str, tmp_path: Path
+) -> None:
+    """A mistake made after the correct backprop returned (sign, factor, SGD step, updated
+    weights, reversed, swapped) is named on the wrapper's marked line, never on a line of
+    the correct backprop that formed the right value it reuses."""
+    folder = classroom.make_submission(behaviour, tmp_path)
+    result = grade_submission(folder, load_assignment("bs6207-a1"))
+    check = next(c for c in result.checks if c.id == "backprop-gradients")
+    lines = (folder / "backprop.py").read_text().splitlines()
+    marked = next(n for n, line in enumerate(lines, 1) if "# the mistake" in line)
+    assert check.location is not None, check.message
+    assert (check.location.file, check.location.line) == ("backprop.py", marked), (
+        check.location.sentence
+    )

@@ -29,7 +29,7 @@ from grader.locate.code import excerpt, statement_at
 from grader.locate.events import Event, Timeline
 from grader.locate.intermediates import Intermediates, Match
 from grader.locate.walk import Found, walk
-from grader.locate.words import reversed_sentence, sentence
+from grader.locate.words import misplaced_sentence, sentence
 from grader.result import Diagnosis, Location
 
 _CELL = re.compile(r"^(?P<file>.+), cell (?P<cell>\d+)$")
@@ -81,9 +81,12 @@ def _locate(
     first = timeline.first_holding(got)
     if first is None:
         return None
-    elsewhere = [m for m in matches if m.correct and m.what == kind and m.layer != layer]
+    elsewhere = [  # a right gradient in another's place: another layer's, or dL/db for dL/dW
+        m for m in matches
+        if m.correct and m.what in ("dW", "db") and (m.what, m.layer) != (kind, layer)
+    ]  # fmt: skip
     if elsewhere:
-        return _misplaced(timeline, first, elsewhere[0], layer, diagnoses, source)
+        return _misplaced(timeline, first, elsewhere[0], kind, layer, diagnoses, source)
     wrong = next(
         (m for m in matches if not m.correct and m.what == kind and m.layer == layer), None
     )
@@ -122,12 +125,15 @@ def _misplaced(
     timeline: Timeline,
     first: Event,
     match: Match,
+    kind: str,
     layer: int,
     diagnoses: list[Diagnosis],
     source: Callable[[str], str | None],
 ) -> Location | None:
-    """A right gradient in the wrong place (reversed layers): the line that put layer l's
-    gradient at another layer's index, or the return that reordered them."""
+    """A right gradient in the wrong place: the line that put layer l's gradient at another
+    layer's index, or the return that reordered them (reversed layers); the return that
+    gave dL/db where dL/dW belongs (swapped). None when no such line is seen: the value
+    itself is right, so no line that formed it is the mistake."""
     value = first.value
     assert value is not None
     holding = [
@@ -135,10 +141,14 @@ def _misplaced(
         if e.value is not None and e.value.size == value.size
         and np.array_equal(e.value.ravel(), value.ravel())
     ]  # fmt: skip
-    culprit = next(
-        (e for e in holding if (m := _INDEX.search(e.name)) and int(m[1]) != match.layer - 1),
-        None,
-    )  # the first to hold it at another layer's index: where it was put in the wrong place
+    if match.what == kind:  # the first to hold it at another layer's index
+        culprit = next(
+            (e for e in holding if (m := _INDEX.search(e.name)) and int(m[1]) != match.layer - 1),
+            None,
+        )
+    else:  # the return that handed it back in the other's slot of (dW, db)
+        slot = f"return[{('dW', 'db').index(kind)}]"
+        culprit = next((e for e in holding if e.name.startswith(slot)), None)
     if culprit is None:
         return None
     text = source(culprit.file)
@@ -146,7 +156,7 @@ def _misplaced(
     if statement is None:
         return None
     name = "the returned value" if culprit.name.startswith("return") else culprit.name
-    words = reversed_sentence(statement.code, name, match.layer, diagnoses)
+    words = misplaced_sentence(statement.code, name, match, kind, diagnoses)
     found = Found(culprit, statement, culprit.name, match, [])
     return _location(timeline, culprit, found, words, layer, source)
 

@@ -87,10 +87,14 @@ def _with(said: str, diagnosis: Diagnosis | None) -> str:
     return f"{said}. {diagnosis.message[:1].upper()}{diagnosis.message[1:]}"
 
 
-def reversed_sentence(code: str, name: str, layer: int, diagnoses: list[Diagnosis]) -> str:
-    """The gradient of one layer put in another's place."""
-    said = f"`{code.splitlines()[0]}`: {name} here is dL/dW of layer {layer}, in the wrong place"
-    return _with(said, next((d for d in diagnoses if d.kind == "reversed"), None))
+def misplaced_sentence(
+    code: str, name: str, match: Match, kind: str, diagnoses: list[Diagnosis]
+) -> str:
+    """A right gradient put in another's place: another layer's (reversed), or dL/db where
+    dL/dW belongs (swapped)."""
+    said = f"`{code.splitlines()[0]}`: {name} here is {thing(match)}, in the wrong place"
+    mistake = "reversed" if match.what == kind else "swapped"
+    return _with(said, next((d for d in diagnoses if d.kind == mistake), None))
 
 
 def _derivative(activation: str, layer: int) -> str:
