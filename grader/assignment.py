@@ -24,9 +24,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from grader.errors import AssignmentError
+from grader.presets import DEFAULT_POINTS, assignment_file, preset_names
 from reference import Problem
-
-PRESETS = Path(__file__).parent / "assignments"
 
 Activation = Literal["relu", "sigmoid", "tanh"]
 OutputActivation = Literal["linear", "relu", "sigmoid", "tanh"]
@@ -213,31 +212,37 @@ class Points(_Model):
     )
 
     network_architecture: float = Field(
-        default=2,
+        default=DEFAULT_POINTS["network-architecture"],
         ge=0,
         alias="network-architecture",
         description="the network has the assignment's layers",
     )
     autograd_gradients: float = Field(
-        default=2,
+        default=DEFAULT_POINTS["autograd-gradients"],
         ge=0,
         alias="autograd-gradients",
         description="the student's network under autograd matches the reference",
     )
     backprop_gradients: float = Field(
-        default=4,
+        default=DEFAULT_POINTS["backprop-gradients"],
         ge=0,
         alias="backprop-gradients",
         description="backprop's gradients match the reference",
     )
     no_autograd: float = Field(
-        default=1, ge=0, alias="no-autograd", description="backprop computes without autograd"
+        default=DEFAULT_POINTS["no-autograd"],
+        ge=0,
+        alias="no-autograd",
+        description="backprop computes without autograd",
     )
     dat_files: float = Field(
-        default=1, ge=0, alias="dat-files", description="the .dat files exist and follow the format"
+        default=DEFAULT_POINTS["dat-files"],
+        ge=0,
+        alias="dat-files",
+        description="the .dat files exist and follow the format",
     )
     graph_explanation: float = Field(
-        default=0,
+        default=DEFAULT_POINTS["graph-explanation"],
         ge=0,
         alias="graph-explanation",
         description="graph.md explains every node of the autograd graph (checked whenever the "
@@ -368,25 +373,17 @@ def _count(values: list[float]) -> str:
     return f"{len(values)} number{'' if len(values) == 1 else 's'}"
 
 
-def preset_names() -> list[str]:
-    """The assignments that ship with grade, by name."""
-    return sorted(p.stem for p in PRESETS.glob("*.toml"))
-
-
 def load_assignment(name_or_path: str | Path) -> Assignment:
     """Load a preset by name (`bs6207-a1`) or a TOML file by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml" and not path.exists():
-        preset = PRESETS / f"{name_or_path}.toml"
-        if not preset.exists():
-            names = ", ".join(preset_names())
-            close = difflib.get_close_matches(str(name_or_path), preset_names(), n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise AssignmentError(
-                name_or_path,
-                f"no such assignment; {hint}give a preset name ({names}) or a path to a .toml file",
-            )
-        path = preset
+    path = assignment_file(name_or_path)
+    if path is None:
+        names = ", ".join(preset_names())
+        close = difflib.get_close_matches(str(name_or_path), preset_names(), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise AssignmentError(
+            name_or_path,
+            f"no such assignment; {hint}give a preset name ({names}) or a path to a .toml file",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

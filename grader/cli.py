@@ -21,13 +21,14 @@ from typing import TextIO
 from tqdm import tqdm
 
 from grader import api, dat_match, dat_verdict, starter
-from grader.assignment import load_assignment, preset_names
+from grader.assignment import load_assignment
 from grader.compare import agreeing_figures
 from grader.errors import GradeError
-from grader.exports import github, gradescope
+from grader.exports import github, gradescope, runners
 from grader.exports.canvas import grade_column
 from grader.exports.class_outputs import CLASS_OUTPUTS, class_results, write_class_outputs
 from grader.exports.roster import load_roster
+from grader.presets import preset_names
 from grader.printable import printable
 from grader.result import GradeResult
 from grader.truth import ground_truth
@@ -363,11 +364,14 @@ def _grade_github(args: argparse.Namespace) -> int:
     # the submission's folder from the job's working directory, the repository's root in Actions
     folder = Path(os.path.relpath(args.paths[0])).as_posix() if len(args.paths) == 1 else "."
     args.paths = [path.absolute() for path in args.paths]  # `.` is named after its folder
-    max_score, code = 0.0, EXIT_BAD_INPUT
+    code = EXIT_BAD_INPUT
+    # every runner the reporter reads gets a payload whatever happens: the workflow's list,
+    # and each check with points (read as the action's first step did, before grade ran)
+    declared = runners.declared(os.environ)
+    plan, _ = runners.plan(args.assignment)
     with github.guarded_log():
         try:
             assignment = load_assignment(args.assignment)
-            max_score = sum(assignment.points.model_dump().values())
             found = api.find_submissions(args.paths, assignment)
             if len(found) != 1:
                 raise GradeError(
@@ -380,17 +384,21 @@ def _grade_github(args: argparse.Namespace) -> int:
             code = _grade(args, graded)
             if not graded:
                 raise GradeError("grading was interrupted before it finished")
-            classroom = github.Classroom.graded(graded[0], folder)
+            artifact = os.environ.get(github.ARTIFACT, "")
+            classroom = github.Classroom.graded(graded[0], folder, declared, artifact)
+            if classroom.warning:
+                say(f"grade: warning: {classroom.warning}", file=sys.stderr)
         except GradeError as error:
             say(f"grade: error: {error}", file=sys.stderr)
-            classroom = github.Classroom.failed(f"grade: {error}", max_score)
+            classroom = github.Classroom.failed(f"grade: {error}", plan, declared)
         except Exception as error:  # a bug in grade: the student is told, the trace is logged
             for line in traceback.format_exc().splitlines():
                 say(line, file=sys.stderr)  # it may quote the student's strings
             code = EXIT_NOT_ALL_PASSED  # as Python exits on an uncaught exception
             classroom = github.Classroom.failed(
                 f"grade crashed ({type(error).__name__}: {error}); show this run to your TA",
-                max_score,
+                plan,
+                declared,
             )
         targets.write(classroom)
     for annotation in classroom.annotations:  # commands again: the runner must read these

@@ -15,18 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from grader import files
 from grader.assignment import Limits
 from grader.autograd_graph import Graph
+from grader.presets import DEFAULT_POINTS
 
 MAX_RESULT = 64 * 2**20  # bytes of a result.json read back: far above any real one
 Status = Literal["pass", "fail", "error"]
 
-CHECK_IDS = (
-    "network-architecture",
-    "autograd-gradients",
-    "backprop-gradients",
-    "no-autograd",
-    "dat-files",
-    "graph-explanation",
-)
+CHECK_IDS = tuple(DEFAULT_POINTS)  # in the order every output lists them
 
 
 class _Model(BaseModel):

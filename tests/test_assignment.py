@@ -11,7 +11,6 @@ import pytest
 from pydantic import BaseModel
 
 from grader.assignment import (
-    PRESETS,
     Assignment,
     ConstantInit,
     DefaultInit,
@@ -19,10 +18,10 @@ from grader.assignment import (
     UniformData,
     load_assignment,
     parse_assignment,
-    preset_names,
     width_from_rule,
 )
 from grader.errors import AssignmentError
+from grader.presets import PRESETS, preset_names
 from reference import Problem
 
 # --- the presets ----------------------------------------------------------------------------

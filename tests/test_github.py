@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +347,30 @@ def assert_guarded(stdout: str, stderr: str) -> None:
     assert_log_safe(stderr)
 
 
+PLAN = {  # bs6207-a1's runners and the points of each, in its order
+    "networkArchitecture": 2,
+    "autogradGradients": 2,
+    "backpropGradients": 4,
+    "noAutograd": 1,
+    "datFiles": 1,
+}
+
+
+def assert_every_runner_gets_none_of(
+    actions_env: dict[str, Path], plan: dict[str, float], why: str
+) -> None:
+    """Each runner in `runners` has an error payload giving 0 of its check's points and
+    saying `why`: the reporter then sends 0 of the real maximum, not nothing."""
+    outputs = read_lines(actions_env["GITHUB_OUTPUT"])
+    assert outputs["runners"].split(",") == list(plan)
+    env = read_lines(actions_env["GITHUB_ENV"])
+    for runner, points in plan.items():
+        payload = decode(env[f"{runner.upper()}_RESULTS"])
+        check_payload(payload)
+        assert (payload["status"], payload["max_score"]) == ("error", points)
+        assert payload["tests"][0]["score"] == 0 and why in payload["tests"][0]["message"]
+
+
 def test_github_writes_outputs_env_and_summary(
     tmp_path: Path, actions_env: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -378,6 +403,50 @@ def test_github_writes_outputs_env_and_summary(
     assert "10 / 10 points" in summary
     assert summary.count("| pass |") == len(result["tests"])
     assert (reports / "hw1-alice" / "report.html").exists()
+
+
+def test_github_follows_the_workflows_runners(
+    tmp_path: Path,
+    actions_env: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GRADE_RUNNERS lacking datFiles and naming graphExplanation (0 points in bs6207-a1, and
+    not graded without graph.md): each declared runner gets a payload (graphExplanation 0 of
+    0, passed, so the reporter neither throws nor fails the run), datFiles comes after them,
+    and the TA is told what to set."""
+    declared = "networkArchitecture,autogradGradients,backpropGradients,noAutograd,graphExplanation"
+    monkeypatch.setenv("GRADE_RUNNERS", declared)
+    repo = tmp_path / "hw1-alice"
+    shutil.copytree(EXAMPLES / "correct", repo)
+    (repo / "graph.md").unlink()
+    assert main([str(repo), "--assignment", "bs6207-a1", "--reports", str(tmp_path / "r"),
+                 "--github"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    outputs = read_lines(actions_env["GITHUB_OUTPUT"])
+    assert outputs["runners"] == f"{declared},datFiles"
+    env = read_lines(actions_env["GITHUB_ENV"])
+    extra = decode(env["GRAPHEXPLANATION_RESULTS"])
+    check_payload(extra)
+    assert (extra["status"], extra["max_score"], extra["tests"][0]["score"]) == ("pass", 0, 0)
+    assert decode(env["DATFILES_RESULTS"])["max_score"] == 1
+    assert "grade: warning: The workflow's GRADE_RUNNERS does not match" in err
+    assert "datFiles has points but is not listed, so Classroom does not count them" in err
+    summary = actions_env["GITHUB_STEP_SUMMARY"].read_text()
+    assert "graphExplanation is listed but grades nothing here" in summary
+    assert f"Set it to {github.markdown_cell(','.join(PLAN))} in" in summary
+
+
+def test_summary_names_the_report_artifact_only_when_it_is_uploaded() -> None:
+    """`upload-report: false` uploads nothing: the summary must not send students looking for
+    an artifact; either way it says how their code was isolated."""
+    result = make_result()
+    uploaded = github.summary_markdown(result, "grade-report")
+    assert "in the artifact `grade\\-report` of this run" in uploaded
+    kept = github.summary_markdown(result, "")
+    assert "artifact" not in kept and "not uploaded by this workflow" in kept
+    for summary in (uploaded, kept):
+        assert f"Your code ran isolated by: {github.markdown_cell(result.isolation)}." in summary
 
 
 def test_github_student_text_never_reaches_the_log_as_a_command(
@@ -445,9 +514,7 @@ def test_github_refuses_a_folder_of_several_submissions(
     result = decode(outputs["result"])
     check_payload(result)
     assert result["status"] == "error" and result["max_score"] == 10
-    assert outputs["runners"] == "grade"
-    env = read_lines(actions_env["GITHUB_ENV"])
-    assert decode(env["GRADE_RESULTS"]) == result
+    assert_every_runner_gets_none_of(actions_env, PLAN, "--github grades one submission")
     assert "could not grade" in actions_env["GITHUB_STEP_SUMMARY"].read_text()
 
 
@@ -524,7 +591,7 @@ def test_action_is_a_composite_that_installs_from_its_own_checkout() -> None:
     install = next(s for s in steps if s.get("name") == "Install grade")
     assert '-c "$GITHUB_ACTION_PATH/constraints.txt"' in install["run"]
     assert '"$GITHUB_ACTION_PATH"' in install["run"]
-    assert "$RUNNER_TEMP/grade-venv" in install["run"]
+    assert 'venv="$RUNNER_TEMP/grade-venv"' in install["run"]
     grade = ids["grade"]["run"]
     assert "grade-venv/bin/grade" in grade and "--github" in grade
     assert '--assignment "$GRADE_ASSIGNMENT"' in grade
@@ -539,36 +606,101 @@ def test_action_is_a_composite_that_installs_from_its_own_checkout() -> None:
     assert "steps.grade.outputs.runners" in outputs["runners"]["value"]
 
 
-def test_action_fallback_writes_a_payload_the_reporter_can_read(tmp_path: Path) -> None:
-    """When grade cannot run at all, the fallback step's script gives runner `grade` a payload."""
-    fallback = steps_by_id(load_yaml(ACTION)["runs"]["steps"])["fallback"]
-    assert "failure()" in fallback["if"]
-    env = {"GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_ENV": str(tmp_path / "env")}
-    env["PATH"] = "/usr/bin:/bin"
-    subprocess.run(["bash", "-e", "-c", fallback["run"]], env=env, check=True)
-    outputs = read_lines(tmp_path / "out")
-    assert outputs["runners"] == github.CRASH_RUNNER
-    payload = decode(read_lines(tmp_path / "env")[f"{github.CRASH_RUNNER.upper()}_RESULTS"])
-    check_payload(payload)
-    assert payload == decode(outputs["result"])
+def run_step(step: dict[str, Any], tmp_path: Path, **env: str) -> dict[str, str]:
+    """Run an action step's script as the runner would (bash -e, its env, GITHUB_ACTION_PATH
+    the checkout, Python without site-packages: grade is not installed yet); its outputs."""
+    python = tmp_path / "python-without-packages"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    python.chmod(0o755)
+    values = {"GRADE_PYTHON": str(python), "GRADE_ASSIGNMENT": "bs6207-a1"}
+    variables = {name: values.get(name, value) for name, value in step.get("env", {}).items()} | {
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "GITHUB_ENV": str(tmp_path / "env"),
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        **env,
+    }
+    subprocess.run(["bash", "-e", "-c", step["run"]], env=variables, check=True, cwd=tmp_path)
+    return read_lines(tmp_path / "out")
+
+
+@pytest.mark.parametrize("step", ["pending", "fallback"])
+def test_action_sets_every_runner_to_none_of_its_points_before_grade_reports(
+    step: str, tmp_path: Path
+) -> None:
+    """Before grade is installed (`pending`, the first step after Python) and when it could
+    not run (`fallback`), every check's runner gets 0 of its points and the reason, read with
+    the standard library alone: the reporter then sends 0 of 10, never nothing."""
+    steps = load_yaml(ACTION)["runs"]["steps"]
+    found = steps_by_id(steps)[step]
+    if step == "pending":
+        assert steps.index(found) == 1 and "if" not in found
+    else:
+        assert "failure()" in found["if"]
+    outputs = run_step(found, tmp_path)
+    why = "did not finish" if step == "pending" else "could not be installed"
+    written = {"GITHUB_OUTPUT": tmp_path / "out", "GITHUB_ENV": tmp_path / "env"}
+    assert_every_runner_gets_none_of(written, PLAN, why)
+    whole = decode(outputs["result"])
+    check_payload(whole)
+    assert (whole["status"], whole["max_score"]) == ("error", 10)
+
+
+def test_action_pending_follows_the_workflows_runners(tmp_path: Path) -> None:
+    """The workflow's GRADE_RUNNERS come first, each with a payload (0 of 0 for one that is no
+    check with points); a check with points it lacks is added after them."""
+    pending = steps_by_id(load_yaml(ACTION)["runs"]["steps"])["pending"]
+    outputs = run_step(pending, tmp_path, GRADE_RUNNERS="datFiles, graphExplanation")
+    assert outputs["runners"].split(",") == ["datFiles", "graphExplanation", *list(PLAN)[:-1]]
+    env = read_lines(tmp_path / "env")
+    assert decode(env["GRAPHEXPLANATION_RESULTS"])["max_score"] == 0
+    assert decode(env["DATFILES_RESULTS"])["max_score"] == 1
+
+
+def test_action_pending_on_an_unreadable_assignment_says_so(tmp_path: Path) -> None:
+    """A TOML that cannot be read: one runner, `grade`, whose reason names the file."""
+    (tmp_path / "broken.toml").write_text("[points\n")
+    pending = steps_by_id(load_yaml(ACTION)["runs"]["steps"])["pending"]
+    outputs = run_step(pending, tmp_path, GRADE_ASSIGNMENT="broken.toml")
+    assert outputs["runners"] == "grade"
+    payload = decode(read_lines(tmp_path / "env")["GRADE_RESULTS"])
+    assert "the assignment cannot be read" in payload["tests"][0]["message"]
+
+
+def test_action_walls_student_code_in_and_caches_its_packages() -> None:
+    """The sandbox step lifts Ubuntu 24.04's AppArmor restriction on user namespaces and checks
+    that bubblewrap's walls come up; the venv is cached on the pins and the exact Python; the
+    report artifact is named to grade only when it is uploaded."""
+    steps = load_yaml(ACTION)["runs"]["steps"]
+    walls = next(s for s in steps if s.get("name") == "Wall student code in")
+    assert "kernel.apparmor_restrict_unprivileged_userns=0" in walls["run"]
+    assert "bwrap --unshare-all" in walls["run"]
+    ids = steps_by_id(steps)
+    assert "constraints.txt" in ids["venv-key"]["run"]
+    assert "python-version" in ids["venv-key"]["env"]["GRADE_PYTHON_VERSION"]
+    assert ids["venv"]["uses"].startswith("actions/cache@")
+    assert ids["grade"]["env"]["GRADE_REPORT_ARTIFACT"] == (
+        "${{ inputs.upload-report == 'true' && 'grade-report' || '' }}"
+    )
 
 
 def test_template_workflow_wires_grade_to_the_reporter() -> None:
-    """The reporter reads the runners grade's step lists; the step ids match; Classroom's
-    triggers and job id are kept."""
+    """The reporter reads the runners the workflow itself names (known before grading
+    starts): bs6207-a1's checks with points; the step ids match; Classroom's triggers and job
+    id are kept; the path input is shown."""
     workflow = load_yaml(WORKFLOW)
     assert {"push", "repository_dispatch"} <= set(workflow["on"])
     job = workflow["jobs"]["run-autograding-tests"]
+    assert job["env"]["GRADE_RUNNERS"] == ",".join(PLAN)
     steps = job["steps"]
     assert steps[0]["uses"].startswith("actions/checkout@")
     grade = steps_by_id(steps)["grade"]
     assert re.fullmatch(r"[\w.-]+/grade@[\w.-]+", grade["uses"])
-    assert grade["with"]["assignment"] == "bs6207-a1"
+    assert grade["with"] == {"assignment": "bs6207-a1", "path": "."}
     reporter = steps[-1]
     assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1"
     assert reporter["if"] == "always()"
-    assert reporter["with"]["runners"] == "${{ steps.grade.outputs.runners }}"
-    assert "runners" in load_yaml(ACTION)["outputs"]
+    assert reporter["with"]["runners"] == "${{ env.GRADE_RUNNERS }}"
 
 
 def test_template_readme_one_runner_wiring_matches_the_result_output() -> None:

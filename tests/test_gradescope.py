@@ -18,9 +18,9 @@ from notebooks import COLAB_CELLS, make_notebook
 from test_github import make_result
 from test_notebook_text import MAX_CHARS, not_used_run, notebook_run, thousands_failed_run
 
-from grader.assignment import PRESETS
 from grader.cli import main
 from grader.exports import gradescope, notebook_text
+from grader.presets import PRESETS
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "submissions"

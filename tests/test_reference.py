@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from grader.api import GroundTruth, ground_truth
-from grader.assignment import load_assignment, preset_names
+from grader.assignment import load_assignment
 from grader.dat import format_dat
+from grader.presets import preset_names
 from reference import Problem, Step, forward, make_inputs, solve
 from reference.conditioning import conditioning
 from reference.problem import _draw

@@ -20,10 +20,11 @@ import pytest
 from classroom import ROOT, statuses
 
 from grader import batch, starter
-from grader.assignment import load_assignment, preset_names
+from grader.assignment import load_assignment
 from grader.cli import main
 from grader.compare import compare
 from grader.errors import GradeError
+from grader.presets import preset_names
 from grader.result import GradeResult
 
 RUN_NOTEBOOK = """

@@ -26,9 +26,7 @@ see, and `guarded_log` wraps what `grade` itself prints in `::stop-commands::<ra
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 import re
 import secrets
 import sys
@@ -39,12 +37,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from grader.errors import GradeError
-from grader.exports import location_text, notebook_text
+from grader.exports import location_text, notebook_text, runners
+from grader.exports.runners import encode, runner_id
 from grader.printable import printable
 from grader.result import CheckResult, GradeResult, Location, NotebookRun
 
 OUTPUT, ENV, SUMMARY = "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STEP_SUMMARY"
-CRASH_RUNNER = "grade"  # the one runner of a payload that says grading could not finish
+ARTIFACT = "GRADE_REPORT_ARTIFACT"  # set by the action to the artifact's name when it uploads one
 TEST_CODE_CHARS = 600  # the short feedback the reporter prints under a failed test
 MESSAGE_CHARS = 3000  # what it prints for an error; step outputs are capped at 1 MB per job
 CELL_CHARS = 1500  # one cell of the step summary (1 MiB per step at most)
@@ -83,19 +82,6 @@ def cut_lines(text: str, limit: int, more: str) -> str:
         return text
     kept = text[: limit - len(more) - 1].rsplit("\n", 1)[0]
     return f"{kept}\n{more}"
-
-
-def _number(value: float) -> int | float:
-    """JSON numbers as the reporter prints them: 2, not 2.0; 2.5 stays."""
-    return int(value) if float(value).is_integer() else round(value, 2)
-
-
-def runner_id(check_id: str) -> str:
-    """The reporter's runner id for a check: letters and digits only, `networkArchitecture`.
-
-    Its error path rejects any other character, and its variable is the id in capitals."""
-    first, *rest = check_id.split("-")
-    return re.sub(r"[^A-Za-z0-9]", "", first + "".join(part.capitalize() for part in rest))
 
 
 def feedback(check: CheckResult) -> str:
@@ -163,7 +149,7 @@ def _test(
     return {
         "name": cut(log_safe(check.name), 200),
         "status": check.status,
-        "score": _number(check.score),
+        "score": runners.number(check.score),
         "message": cut(log_safe("\n".join([text, *check.details])), MESSAGE_CHARS),
         # the only text the reporter prints for a failed test
         "test_code": cut(log_safe(f"{points}: {text}"), TEST_CODE_CHARS) + after,
@@ -198,7 +184,7 @@ def payload(result: GradeResult, folder: str = ".") -> dict[str, Any]:
     return {
         "version": 1,
         "status": _status(result.checks),
-        "max_score": _number(result.max_score),
+        "max_score": runners.number(result.max_score),
         "tests": tests,
     }
 
@@ -210,7 +196,7 @@ def runner_payloads(result: GradeResult, folder: str = ".") -> dict[str, dict[st
         runner_id(check.id): {
             "version": 1,
             "status": test["status"],
-            "max_score": _number(check.max_score),
+            "max_score": runners.number(check.max_score),
             "tests": [test],
         }
         for check, test in zip(result.checks, whole["tests"], strict=True)
@@ -218,26 +204,11 @@ def runner_payloads(result: GradeResult, folder: str = ".") -> dict[str, dict[st
 
 
 def error_payload(message: str, max_score: float = 0) -> dict[str, Any]:
-    """The payload when grading could not finish: status `error`, still a `tests` array (the
-    reporter throws without one, and the student gets no points and no explanation)."""
-    text = cut(log_safe(message), MESSAGE_CHARS)
-    return {
-        "version": 1,
-        "status": "error",
-        "max_score": _number(max_score),
-        "tests": [
-            {
-                "name": "grade",
-                "status": "error",
-                "score": 0,
-                "message": text,
-                "test_code": cut(log_safe(message), TEST_CODE_CHARS),
-                "filename": "",
-                "line_no": 0,
-                "duration": 0,
-            }
-        ],
-    }
+    """A runner's payload when grading could not finish: 0 of `max_score`, status `error`,
+    the message made log-safe (the reporter prints it)."""
+    return runners.error_payload(
+        cut(log_safe(message), MESSAGE_CHARS), cut(log_safe(message), TEST_CODE_CHARS), max_score
+    )
 
 
 def markdown_cell(text: str) -> str:
@@ -258,10 +229,10 @@ def notebook_markdown(run: NotebookRun) -> list[str]:
     return lines
 
 
-def summary_markdown(result: GradeResult) -> str:
+def summary_markdown(result: GradeResult, artifact: str = "") -> str:
     """The job summary: the score, then a table of every check's points and message, then
-    how a notebook ran (report.html, with all of it, is in an artifact the student may not
-    open)."""
+    how a notebook ran, the isolation the student's code ran under, and where report.html is
+    (the artifact `artifact` of the run, when the action uploads one)."""
     lines = [
         f"### {markdown_cell(result.assignment_title)}: "
         f"{result.score:g} / {result.max_score:g} points",
@@ -276,12 +247,19 @@ def summary_markdown(result: GradeResult) -> str:
         )
     if result.notebook is not None:
         lines += ["", *notebook_markdown(result.notebook)]
+    report = (
+        f"in the artifact `{markdown_cell(artifact)}` of this run"
+        if artifact
+        else "not uploaded by this workflow (its `upload-report` is false)"
+    )
     lines += [
         "",
         f"Checked on the published inputs and hidden seeds "
         f"{', '.join(map(str, result.seeds.hidden))}, to {result.sig_figs} significant "
-        "figures. The full report, every tensor entry by entry, is `report.html`: with grade's "
-        "action, in the artifact `grade-report` of this run.",
+        "figures. The full report, every tensor entry by entry, is `report.html`: "
+        f"{report}.",
+        "",
+        f"Your code ran isolated by: {markdown_cell(result.isolation)}.",
         "",
     ]
     return "\n".join(lines)
@@ -290,6 +268,32 @@ def summary_markdown(result: GradeResult) -> str:
 def error_summary(message: str) -> str:
     """The job summary when grading could not finish."""
     return f"### grade could not grade this repository\n\n{markdown_cell(message)}\n"
+
+
+def _not_a_check(runner: str, assignment: str) -> dict[str, Any]:
+    """A runner the workflow declares that the assignment does not grade: 0 of 0, passed, so
+    the reporter neither throws nor fails the student's run for the TA's list."""
+    text = log_safe(f"{runner} is not a check of {assignment} with points: no points here")
+    test = runners.error_payload(text, text, 0)["tests"][0] | {"name": runner, "status": "pass"}
+    return {"version": 1, "status": "pass", "max_score": 0, "tests": [test]}
+
+
+def declared_mismatch(declared: list[str], payloads: Mapping[str, dict[str, Any]]) -> str:
+    """What the TA must fix when the workflow's runner list and the assignment's checks
+    differ, or ""."""
+    if not declared:
+        return ""
+    scored = [r for r, p in payloads.items() if p["max_score"]]
+    problems = [f"{r} has points but is not listed, so Classroom does not count them"
+                for r in scored if r not in declared]  # fmt: skip
+    problems += [f"{r} is listed but grades nothing here" for r in declared if r not in payloads]
+    if not problems:
+        return ""
+    return (
+        f"The workflow's {runners.DECLARED} does not match the assignment: "
+        f"{'; '.join(problems)}. Set it to {','.join(scored)} in "
+        ".github/workflows/classroom.yml (`grade starter --classroom` writes it)."
+    )
 
 
 @dataclass(frozen=True)
@@ -302,29 +306,49 @@ class Classroom:
     points: float
     max_points: float
     annotations: tuple[str, ...] = ()  # printed once the log's commands resume
+    warning: str = ""  # for the TA: the workflow's runners do not match the assignment
 
     @classmethod
-    def graded(cls, result: GradeResult, folder: str = ".") -> Classroom:
-        """`folder`: the submission's folder relative to the repository root, as given."""
+    def graded(
+        cls,
+        result: GradeResult,
+        folder: str = ".",
+        declared: list[str] | None = None,
+        artifact: str = "",
+    ) -> Classroom:
+        """`folder`: the submission's folder relative to the repository root, as given;
+        `declared`: the workflow's runner ids (`GRADE_RUNNERS`), each of which gets a payload;
+        `artifact`: the name report.html is uploaded under, if it is."""
+        declared = declared or []
+        payloads = runner_payloads(result, folder)
+        warning = declared_mismatch(declared, payloads)
+        payloads |= {r: _not_a_check(r, result.assignment) for r in declared if r not in payloads}
+        order = runners.runner_ids({r: 1 for r in payloads}, declared)
+        summary = summary_markdown(result, artifact)
         return cls(
             payload(result, folder),
-            runner_payloads(result, folder),
-            summary_markdown(result),
+            {r: payloads[r] for r in order},
+            summary + (f"\n> {markdown_cell(warning)}\n" if warning else ""),
             result.score,
             result.max_score,
             tuple(workflow_annotations(result, folder)),
+            warning,
         )
 
     @classmethod
-    def failed(cls, message: str, max_score: float = 0) -> Classroom:
-        """Grading could not finish: one runner, `grade`, whose test says why."""
-        error = error_payload(message, max_score)
-        return cls(error, {CRASH_RUNNER: error}, error_summary(message), 0, max_score)
-
-
-def encode(data: dict[str, Any]) -> str:
-    """base64 of the UTF-8 JSON, the standard alphabet with padding, as the reporter decodes."""
-    return base64.b64encode(json.dumps(data, ensure_ascii=False).encode()).decode("ascii")
+    def failed(
+        cls,
+        message: str,
+        plan: Mapping[str, float] | None = None,
+        declared: list[str] | None = None,
+    ) -> Classroom:
+        """Grading could not finish: every runner (the workflow's, and each check with points)
+        gets 0 of its points and the reason; one runner, `grade`, when none is known."""
+        plan = plan or {}
+        ids = runners.runner_ids(plan, declared or [])
+        payloads = {r: error_payload(message, plan.get(r, 0)) for r in ids}
+        total = sum(plan.values())
+        return cls(error_payload(message, total), payloads, error_summary(message), 0, total)
 
 
 def _target(environ: Mapping[str, str], name: str) -> Path | None:

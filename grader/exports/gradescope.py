@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from grader import api
-from grader.assignment import PRESETS, load_assignment
+from grader.assignment import load_assignment
 from grader.errors import GradeError
 from grader.exports import location_text, notebook_text
 from grader.exports.github import feedback
 from grader.files import write_atomic
+from grader.presets import PRESETS
 from grader.result import CheckResult, GradeResult
 
 ROOT_VARIABLE = "GRADE_AUTOGRADER_ROOT"

@@ -26,6 +26,7 @@ from grader.assignment import Assignment, ConstantInit, FixedData, UniformData
 from grader.checks import NAMES
 from grader.dat import format_dat
 from grader.errors import GradeError
+from grader.exports import runners
 from grader.truth import ground_truth
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -100,7 +101,12 @@ def starter(
 ) -> Kit:
     """The kit for `assignment` in `form`; with the Classroom workflow (using grade's action
     from `action`, `owner/repository@ref`); solved, or not."""
-    values = {**_values(assignment, form, solution), "action": action}
+    values = {
+        **_values(assignment, form, solution),
+        **_runners(assignment),
+        "action": action,
+        "classroom": classroom,
+    }
     code = {
         "network": _render("network.py.j2", values),
         "backprop": _render("backprop.py.j2", values),
@@ -120,6 +126,17 @@ def starter(
         files[".github/workflows/classroom.yml"] = _render("classroom.yml.j2", values)
         files[".gitignore"] = "reports/\n__pycache__/\n.ipynb_checkpoints/\n"
     return Kit({name: text.encode("utf-8") for name, text in sorted(files.items())})
+
+
+def _runners(assignment: Assignment) -> dict[str, Any]:
+    """The Classroom reporter's runners, written into the workflow: one per check with
+    points, known before grading starts (grader.exports.runners says why)."""
+    plan = runners.planned(assignment.points.model_dump(by_alias=True))
+    return {
+        "runners": ",".join(plan),
+        "runner_points": ", ".join(f"{points:g}" for points in plan.values()),
+        "max_points": f"{sum(plan.values()):g}",
+    }
 
 
 def _render(name: str, values: dict[str, Any]) -> str:
