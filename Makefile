@@ -18,7 +18,7 @@ demo: $(STAMP) sandbox-package
 
 test: system-packages lint typecheck unit
 
-# A measurement, not a test: ms per student for classes of 50 and 200 (see README, Speed).
+# A measurement, not a test: ms per student for classes of 50 and 200 (see docs/tas.md, Speed).
 bench: $(STAMP) sandbox-package
 	$(BIN)/python -m grader.bench --students 50 200
 

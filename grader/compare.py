@@ -13,7 +13,7 @@ Why the floor: a correct float32 backprop computes small entries of a layer by c
 of terms as large as the layer's largest entries, so their float32 rounding error is relative
 to M, not to themselves. Why one unit: a value printed to exactly n significant figures is
 off by up to half a unit, and float32 adds a little more. The numbers behind both choices are
-in README ("The comparison rule") and in tests/test_compare.py.
+in docs/numerics.md ("The comparison rule") and in tests/test_compare.py.
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ def printed_blocks(data: bytes, path: Path) -> list[PrintedBlock]:
         except DatLimitError:
             raise
         except DatFormatError as error:
-            reason = f"{error.reason} (see the .dat format in README)"
+            reason = f"{error.reason} (see the .dat format in grade's docs/students.md)"
             raise DatFormatError(reason, line=error.line, path=path) from None
     else:
         blocks = read_gradient_text(text, budget)

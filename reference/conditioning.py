@@ -22,7 +22,7 @@ import numpy as np
 
 from reference.mlp import Array, Trace
 
-# Limits, measured on the bs6207-a1 network over 20,000 seeds (see README, "The comparison rule").
+# Limits, measured on the bs6207-a1 network over 20,000 seeds (see docs/numerics.md).
 MIN_RESIDUAL = 1e-3  # |p - y| relative to the magnitude of the computation of p
 MIN_KINK_DISTANCE = 1e-5  # |z| relative to the magnitude of the computation of z (ReLU only)
 MAX_CANCELLATION = 1e5  # magnitude flowing into a layer's gradient over its largest entry

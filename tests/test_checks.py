@@ -574,7 +574,7 @@ def test_canonical_file_with_a_format_error_names_the_line(
     found = dat_files.check(context(tmp_path))
     assert found.message.startswith(
         "torch_autograd.dat: line 1: block `W1 21 11` (line 1) holds 210 values; expected "
-        "231 = 21 × 11 (see the .dat format in README)"
+        "231 = 21 × 11 (see the .dat format in grade's docs/students.md)"
     )
 
 

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pages import README, pages, section
 
 from grader.assignment import load_assignment
 from grader.cli import _parser, main
 from grader.dat import read_dat
 
 EXAMPLES = Path(__file__).parent.parent / "submissions"
-
-README = Path(__file__).parent.parent / "README.md"
 
 
 def _subcommands() -> dict[str, str | None]:
@@ -257,9 +256,16 @@ def test_top_level_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
-def test_every_subcommand_appears_in_the_readme(name: str) -> None:
-    """README.md shows every subcommand as `grade <name>`."""
-    assert re.search(rf"\bgrade {re.escape(name)}\b", README.read_text(encoding="utf-8"))
+def test_every_subcommand_is_in_the_readme_commands_table(name: str) -> None:
+    """README.md's commands table shows every subcommand as `grade <name>`."""
+    assert re.search(rf"\bgrade {re.escape(name)}\b", section(README, "Commands"))
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_is_documented(name: str) -> None:
+    """Every subcommand is shown as `grade <name>` in README.md or a page of docs/."""
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages())
+    assert re.search(rf"\bgrade {re.escape(name)}\b", text)
 
 
 # --- what `grade` prints ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from pages import DOCS, section
 
 from grader.api import GroundTruth, ground_truth
 from grader.assignment import load_assignment
@@ -201,6 +202,9 @@ def test_classic_mistake_fails_every_seed(name: str, mistake: str) -> None:
     assert passed == []
 
 
-def test_floor_is_what_readme_says() -> None:
-    """README documents FLOOR = 0.1 and one unit in the 5th figure; keep them in step."""
+def test_floor_is_what_the_docs_say() -> None:
+    """docs/numerics.md gives the rule with FLOOR = 0.1 and one unit in the 5th figure."""
+    rule = section(DOCS / "numerics.md", "The comparison rule")
+    assert "|a − b| ≤ 10^(1−n) · max(|a|, |b|, 0.1 · M)" in rule
+    assert "10⁻⁴ relative for n = 5" in rule
     assert FLOOR == 0.1 and tolerance(5) == 1e-4

@@ -255,7 +255,7 @@ def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         pytest.param(
             b"W1 2 2\n0.5 0.25\n",
             "line 1: block `W1 2 2` (line 1) holds 2 values; expected 4 = 2 × 2 "
-            "(see the .dat format in README)",
+            "(see the .dat format in grade's docs/students.md)",
             id="broken canonical",
         ),
     ],

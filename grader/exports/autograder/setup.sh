@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 apt-get update -qq
 apt-get install -y -qq bubblewrap ||
-  echo "note: bubblewrap not installed; student code runs less isolated (see grade's README)"
+  echo "note: bubblewrap not installed; student code runs less isolated (see grade's docs/security.md)"
 
 python=""
 for candidate in python3.13 python3.12 python3.11 python3; do
