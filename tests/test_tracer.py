@@ -429,12 +429,15 @@ def _hostile(tmp_path: Path, body: str) -> Path:
 
 def test_a_backprop_that_loops_forever_gives_up_under_the_tracer(tmp_path: Path) -> None:
     """A Python loop without end is stopped by the tracer's bounds: the trace gives up, the
-    bound in words (the events, for a loop storing a counter; the lines or the clock, whichever
-    comes first on this machine, for an empty one)."""
+    bound in words (the events, for a loop storing a counter; the lines, for an empty one; or
+    the clock, whichever comes first on a machine this loaded)."""
     lines = f"the student's code ran more than {tracer.MAX_LINES:,} lines"
     seconds = f"tracing took more than {tracer.MAX_SECONDS:g} s"
     for body, reasons in [
-        ("i = 0\nwhile True:\n    i += 1\n", {f"the trace passed {tracer.MAX_EVENTS:,} events"}),
+        (
+            "i = 0\nwhile True:\n    i += 1\n",
+            {f"the trace passed {tracer.MAX_EVENTS:,} events", seconds},
+        ),
         ("while True:\n    pass\n", {lines, seconds}),
     ]:
         answer, _ = _trace(_hostile(tmp_path / str(len(body)), body))
