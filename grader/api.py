@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader import batch, notebook
+from grader import batch, homework, notebook
 from grader.assignment import Assignment
 from grader.batch import Progress, default_jobs, grade_class
 from grader.dat import write_dat
@@ -24,6 +24,7 @@ __all__ = [
     "grade_paths",
     "grade_submission",
     "ground_truth",
+    "submission",
     "write_reference",
 ]
 
@@ -77,23 +78,32 @@ def inputs_comments(assignment: Assignment, truth: GroundTruth) -> list[str]:
     ]
 
 
-def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path]:
-    """Each PATH is a submission (it holds a contract file or a notebook) or a folder of
-    submissions."""
+def _markers(assignment: Assignment) -> set[str]:
+    """The files of the contract, any of which makes a folder a submission."""
     contract = assignment.contract
-    markers = {
+    return {
         contract.network_module.replace(".", "/") + ".py",
         contract.backprop_module.replace(".", "/") + ".py",
         contract.torch_dat,
         contract.my_dat,
     }
+
+
+def _holds_files(path: Path, assignment: Assignment) -> bool:
+    return any((path / marker).exists() for marker in _markers(assignment)) or bool(
+        notebook.handed_in(path, assignment.contract).notebooks
+    )
+
+
+def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path]:
+    """Each PATH is a submission (it holds a contract file or a notebook) or a folder of
+    submissions."""
+    markers = _markers(assignment)
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
             raise GradeError(f"{path}: no such folder; give a submission or a folder of them")
-        if any((path / marker).exists() for marker in markers) or (
-            notebook.handed_in(path, contract).notebooks
-        ):
+        if _holds_files(path, assignment):
             found.append(Path(os.path.abspath(path)))  # `grade .` is named after its folder
             continue
         inside = sorted(
@@ -115,6 +125,25 @@ def find_submissions(paths: Sequence[Path], assignment: Assignment) -> list[Path
             )
         names[name] = folder
     return found
+
+
+def submission(path: Path, assignment: Assignment) -> Path:
+    """PATH as one submission, never a class (`grade PATH --github`, a Gradescope upload): it
+    holds the contract's files, or exactly one folder below it does (grader.homework: grading
+    finds it again, and names the student after PATH). GradeError if neither, or if several
+    folders do."""
+    if not path.is_dir():
+        raise GradeError(f"{path}: no such folder; give the submission's folder")
+    if not _holds_files(path, assignment):
+        found = homework.find(path, assignment.contract)
+        if found.problem:
+            raise GradeError(f"{shown(str(path))}: {found.problem}")
+        if not found.below:
+            raise GradeError(
+                f"{shown(str(path))}: holds neither {' nor '.join(sorted(_markers(assignment)))}"
+                f" nor a notebook (*{notebook.SUFFIX}), at its top or in a folder below it"
+            )
+    return Path(os.path.abspath(path))  # `grade .` is named after its folder
 
 
 def grade_submission(folder: Path, assignment: Assignment, reports: Path) -> GradeResult:

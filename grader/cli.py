@@ -271,7 +271,10 @@ def _grade(args: argparse.Namespace, graded: list[GradeResult] | None = None) ->
     assignment = load_assignment(args.assignment)
     roster = load_roster(args.roster) if args.roster else None
     grade_column(assignment.title, args.canvas_assignment_id)  # refused now, not after grading
-    folders = api.find_submissions(args.paths, assignment)
+    if args.github:  # one student's repository, its homework found in it when graded
+        folders = [api.submission(path, assignment) for path in args.paths]
+    else:
+        folders = api.find_submissions(args.paths, assignment)
     with ProgressDisplay(len(folders)) as display, _sigterm_as_interrupt():
         try:
             results = api.grade_class(
@@ -372,13 +375,10 @@ def _grade_github(args: argparse.Namespace) -> int:
     with github.guarded_log():
         try:
             assignment = load_assignment(args.assignment)
-            found = api.find_submissions(args.paths, assignment)
-            if len(found) != 1:
+            if len(args.paths) != 1:
                 raise GradeError(
                     f"--github grades one submission (a student's repository); "
-                    f"{', '.join(map(str, args.paths))} hold {len(found)}: "
-                    f"{', '.join(p.name for p in found[:5])}{', ...' if len(found) > 5 else ''};"
-                    " grade a class without --github"
+                    f"{len(args.paths)} were given; grade a class without --github"
                 )
             graded: list[GradeResult] = []
             code = _grade(args, graded)

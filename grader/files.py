@@ -8,7 +8,10 @@ even to a file of the submission itself (one rule, said in every message: put th
 there); only what lstat calls a regular file is opened (O_NONBLOCK, checked again by fstat), so
 a FIFO cannot block the grader and a device cannot feed it without end; the walk keeps a stack
 of folders, never recursion, and stops at MAX_DEPTH levels and MAX_ENTRIES names. Caches
-(`__pycache__`, `.git`, `*.pyc`) are no part of a submission: not walked, copied or keyed.
+(`__pycache__`, `*.pyc`) and version control's own folders (VCS: `.git`, a folder or the file
+of a worktree or submodule, `.hg`, `.svn`) are no part of a submission: not walked, so never
+copied into the sandbox, never keyed and never counted by a limit (a repository's `.git`
+holds a second copy of every file committed; the student's code never sees it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from grader.printable import printable
 MAX_DEPTH = 64  # folders within folders; a Python package needs a handful
 MAX_ENTRIES = 20_000  # files and folders in all
 MAX_TEXT = 16 * 2**20  # bytes of a text file the grader reads (the rest is not read)
-CACHES = frozenset({"__pycache__", ".git"})
+VCS = frozenset({".git", ".hg", ".svn"})
+CACHES = frozenset({"__pycache__"}) | VCS
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _LINK = (

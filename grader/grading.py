@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import autograd_graph, files, notebook
+from grader import autograd_graph, files, homework, notebook
 from grader.assignment import Assignment
 from grader.checks import (
     NAMES,
@@ -46,9 +46,13 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
 
 
 def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
-    """Grade one submission folder; whatever the student's code does, a result comes back."""
+    """Grade one submission folder (its homework: the folder, or the one below it holding the
+    contract's files, grader.homework); whatever the student's code does, a result comes back.
+    The student is named after `folder`."""
     started = time.monotonic()
     student = student_name(folder)
+    found = homework.find(folder, assignment.contract)
+    folder = found.folder
     hidden = hidden_seeds(assignment, student)
     truths = [ground_truth(assignment, seed) for seed in [assignment.seed, *hidden]]
     calls = [
@@ -68,6 +72,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
     reference_done = time.monotonic()
     book, view, problem = _notebook(folder, assignment)
     request = _request(assignment, calls, book)
+    problem = found.problem or problem
     if problem is None:
         outcome = run_student(folder, request, assignment.limits)
     else:
@@ -105,6 +110,8 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
         output=outcome.output,
         graph=autograd_graph.from_answer(answer) if answer and answer["ok"] else None,
         notebook=view,
+        folder=found.below,
+        found=found.note,
         timings={
             "reference": round(reference_done - started, 3),
             "student_code": round(outcome.seconds, 3),

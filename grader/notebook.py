@@ -113,10 +113,7 @@ class Handed:
 def handed_in(folder: Path, contract: Contract) -> Handed:
     """The contract's modules and the notebooks found in `folder`."""
     modules = [
-        path
-        for paths in _module_files(contract)
-        for path in paths
-        if os.path.lexists(folder / path)
+        path for paths in module_files(contract) for path in paths if os.path.lexists(folder / path)
     ]
     if contract.notebook is not None:
         named = os.path.lexists(folder / contract.notebook)
@@ -128,7 +125,7 @@ def handed_in(folder: Path, contract: Contract) -> Handed:
     return Handed(modules, names)
 
 
-def _module_files(contract: Contract) -> list[tuple[str, str]]:
+def module_files(contract: Contract) -> list[tuple[str, str]]:
     """The contract's modules, each as the file and the package that would be imported."""
     modules = dict.fromkeys((contract.network_module, contract.backprop_module))
     return [(f"{m.replace('.', '/')}.py", f"{m.replace('.', '/')}/__init__.py") for m in modules]
@@ -148,7 +145,7 @@ def choose(
         modules = " and ".join(handed.modules)
         lacking = [
             file
-            for file, package in _module_files(contract)
+            for file, package in module_files(contract)
             if file not in handed.modules and package not in handed.modules
         ]
         message = (
@@ -165,16 +162,6 @@ def choose(
             '[contract] notebook = "..." in the assignment)'
         )
         return None, NotebookRun(file=shown, used=False, message=message)
-    if not handed.notebooks and not handed.modules:
-        below = _one_folder_down(folder)
-        if below:
-            modules = ", ".join(file for file, _ in _module_files(contract))
-            message = (
-                f"no {modules} or notebook at the top of the submission, but "
-                f"{files.shown(below)} one folder down: hand it in at the top of the folder, "
-                "beside the .dat files"
-            )
-            return None, NotebookRun(file=files.shown(below), used=False, message=message)
     return (handed.notebooks[0] if handed.notebooks else None), None
 
 
@@ -185,19 +172,6 @@ def _identical(folder: Path, names: list[str]) -> bool:
     except files.NotAFile:
         return False
     return len(first) <= MAX_IDENTICAL and all(data == first for data in rest)
-
-
-def _one_folder_down(folder: Path) -> str:
-    """The one notebook in a folder of `folder` (not hidden), if there is exactly one."""
-    found = []
-    try:
-        for entry in os.scandir(folder):
-            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith((".", "_")):
-                inside = [i.name for i in os.scandir(entry.path) if _is_notebook(i.name)]
-                found += [f"{entry.name}/{name}" for name in inside]
-    except OSError:
-        return ""
-    return found[0] if len(found) == 1 else ""
 
 
 def read(folder: Path, name: str, limits: Limits) -> Notebook:

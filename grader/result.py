@@ -197,6 +197,16 @@ class GradeResult(_Model):
     notebook: NotebookRun | None = Field(
         default=None, description="the notebook handed in, if there is one"
     )
+    folder: str = Field(
+        default="",
+        description="the folder graded, relative to the submission (`/`-separated), when its "
+        "files were found below its top, e.g. hw1; empty for the top",
+    )
+    found: str = Field(
+        default="",
+        description="where the files graded were found, when not at the top of the submission: "
+        "graded hw1/, the one folder holding network.py and backprop.py",
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     versions: dict[str, str] = Field(default_factory=dict, description="grade, python, torch")
     submission_key: str = Field(

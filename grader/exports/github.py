@@ -95,10 +95,11 @@ def _where(check: CheckResult) -> str:
     return "" if check.location is None else location_text.failure_text(check.location)
 
 
-def annotation_file(location: Location, folder: str) -> str:
+def annotation_file(location: Location, folder: str, below: str = "") -> str:
     """The annotated file, relative to the repository root: the submission's folder as given
-    (`.` adds nothing) and the file. A notebook's file is the .ipynb itself."""
-    return str(PurePosixPath(folder.replace("\\", "/")) / location.file)
+    (`.` adds nothing), the folder below it that was graded (`hw1`, grader.homework) and the
+    file. A notebook's file is the .ipynb itself."""
+    return str(PurePosixPath(folder.replace("\\", "/")) / below / location.file)
 
 
 def _property(text: str) -> str:
@@ -133,7 +134,7 @@ def workflow_annotations(result: GradeResult, folder: str) -> list[str]:
         title = f"{check.name}: {location_text.place(where)}"
         message = f"{location_text.place(where)}: {where.sentence}"
         found.append(
-            f"::error file={_property(annotation_file(where, folder))}{line}"
+            f"::error file={_property(annotation_file(where, folder, result.folder))}{line}"
             f",title={_property(cut(title, 200))}::{_data(cut(message, MESSAGE_CHARS))}"
         )
     return found
@@ -247,6 +248,8 @@ def summary_markdown(result: GradeResult, artifact: str = "") -> str:
         )
     if result.notebook is not None:
         lines += ["", *notebook_markdown(result.notebook)]
+    if result.found:  # the homework was in a folder of the repository (grader.homework)
+        lines += ["", markdown_cell(result.found[:1].upper() + result.found[1:] + ".")]
     report = (
         f"in the artifact `{markdown_cell(artifact)}` of this run"
         if artifact

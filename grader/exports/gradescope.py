@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import api
-from grader.assignment import load_assignment
+from grader.assignment import Assignment, load_assignment
 from grader.errors import GradeError
 from grader.exports import location_text, notebook_text
 from grader.exports.github import feedback
@@ -91,6 +91,8 @@ def _overview(result: GradeResult) -> str:
         "",
         f"Isolation of your code: {result.isolation}.",
     ]
+    if result.found:
+        lines += ["", f"Your files: {result.found}."]
     if result.notebook is not None:
         lines += ["", "Your notebook:", "", _fenced(notebook_text.text(result.notebook))]
     printed = result.output
@@ -168,17 +170,12 @@ def student_name(metadata_path: Path) -> str:
     return "gradescope-" + "-".join(i for i in safe if i) if any(safe) else "submission"
 
 
-def _named(found: list[Path], into: Path, name: str) -> Path:
-    """What find_submissions found in the upload (the upload itself, or the one folder in it
-    that holds the files: students often zip a folder) under the name `name`: a link to it,
-    which grading reads as the folder it names (nothing of the upload is copied, so what is in
-    it, links and all, is read as `grade` reads any submission)."""
-    if len(found) != 1:
-        raise GradeError(
-            f"your upload holds {len(found)} folders ({', '.join(p.name for p in found)}); "
-            "upload your files, or one folder holding them"
-        )
-    (into / name).symlink_to(found[0].resolve(), target_is_directory=True)
+def _named(uploaded: Path, into: Path, name: str, spec: Assignment) -> Path:
+    """The upload under the name `name`: a link to it, which grading reads as the folder it
+    names (nothing of the upload is copied, so what is in it, links and all, is read as
+    `grade` reads any submission). Grading finds the homework in it, or in the one folder of
+    it that holds the contract's files (students often zip a folder; grader.homework)."""
+    (into / name).symlink_to(api.submission(uploaded, spec).resolve(), target_is_directory=True)
     return into / name
 
 
@@ -191,9 +188,8 @@ def run(root: Path, assignment: str, visibility: str = "visible") -> dict[str, A
         max_score = sum(spec.points.model_dump().values())
         uploaded = root / "submission"
         with tempfile.TemporaryDirectory(prefix="grade-") as temp:
-            found = api.find_submissions([uploaded], spec)
             name = student_name(root / "submission_metadata.json")
-            folder = _named(found, Path(temp), name)
+            folder = _named(uploaded, Path(temp), name, spec)
             result = api.grade_submission(folder, spec, Path(temp) / "reports")
         print(f"{result.student}: {result.score:g} / {result.max_score:g}")
         results = results_json(result, time.monotonic() - started, visibility)

@@ -138,6 +138,7 @@ class ReportView:
     bar_width: str
     passed: bool
     summary: str
+    found: str  # where the files graded were found, when below the submission's top
     checks: tuple[CheckView, ...]
     published_seed: str
     hidden_seeds: str
@@ -278,6 +279,7 @@ def report_view(result: GradeResult) -> ReportView:
         bar_width=f"{100 * fraction:.1f}%",
         passed=result.passed and bool(result.checks),  # no checks is not a pass
         summary=_summary(result.checks),
+        found=result.found[:1].upper() + result.found[1:],
         checks=tuple(
             _check_view(i + 1, c, result.sig_figs, result.notebook)
             for i, c in enumerate(result.checks)
