@@ -20,7 +20,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from grader import api, dat_match, dat_verdict, starter
+from grader import api, dat_match, dat_verdict, points, starter
 from grader.assignment import load_assignment
 from grader.compare import agreeing_figures
 from grader.errors import GradeError
@@ -374,7 +374,7 @@ def _grade_github(args: argparse.Namespace) -> int:
     plan, _ = runners.plan(args.assignment)
     with github.guarded_log():
         try:
-            assignment = load_assignment(args.assignment)
+            load_assignment(args.assignment)  # a broken one is said before the paths
             if len(args.paths) != 1:
                 raise GradeError(
                     f"--github grades one submission (a student's repository); "
@@ -438,8 +438,12 @@ def _assignments(args: argparse.Namespace) -> int:
     if args.assignment is None:
         for name in preset_names():
             say(f"{name:<12} {load_assignment(name).title}")
+            for warning in points.warnings(load_assignment(name), name):
+                say(f"grade: warning: {warning}", file=sys.stderr)
         return EXIT_OK
     a = load_assignment(args.assignment)
+    for warning in points.warnings(a, args.assignment):
+        say(f"grade: warning: {warning}", file=sys.stderr)
     net, data = a.network, a.data
     shown = {
         "name": a.name,

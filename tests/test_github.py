@@ -501,15 +501,17 @@ def test_github_shows_how_a_notebook_ran(
 def test_github_refuses_a_folder_of_several_submissions(
     tmp_path: Path, actions_env: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """One payload describes one student: a class folder is an error, still with a payload."""
+    """One payload describes one student: a class folder (its folders each hold the files) is
+    an error, still with a payload, naming the folders and the path input."""
     for name in ("correct", "transposed_weight_grads"):
         shutil.copytree(EXAMPLES / name, tmp_path / "class" / name)
     argv = [str(tmp_path / "class"), "--assignment", "bs6207-a1", "--github"]
     assert main(argv) == 2
     out = capsys.readouterr()
     assert_guarded(out.out, out.err)
-    assert "--github grades one submission" in out.err
-    assert "hold 2: correct, transposed_weight_grads" in out.err
+    assert "2 folders hold network.py, backprop.py or a notebook: correct/, " in out.err
+    assert "transposed_weight_grads/; grade grades one" in out.err
+    assert "the grade step's input path: correct)" in out.err
     outputs = read_lines(actions_env["GITHUB_OUTPUT"])
     result = decode(outputs["result"])
     check_payload(result)

@@ -181,6 +181,27 @@ def test_run_autograder_names_the_mistake_in_a_zipped_folder(
     assert results["extra_data"]["student"] == "gradescope-1234"
 
 
+def test_run_autograder_finds_the_homework_beside_another_folder(
+    autograder_zip: Path, tmp_path: Path
+) -> None:
+    """An upload of a repository (hw1/ beside data/ and a README): hw1/ is graded, and the
+    overview says so; two folders holding the files are refused, naming both."""
+    root = autograder_root(autograder_zip, tmp_path / "autograder", None)
+    shutil.copytree(EXAMPLES / "correct", root / "submission" / "hw1")
+    (root / "submission" / "data").mkdir()
+    (root / "submission" / "data" / "train.csv").write_text("x,y\n1,1\n")
+    (root / "submission" / "README.md").write_text("# hw1\n")
+    results = run_autograder(root)
+    assert results["score"] == 10, results["output"]
+    assert "Your files: graded hw1/, the one folder holding network.py and backprop.py." in (
+        results["output"]
+    )
+    shutil.copytree(EXAMPLES / "correct", root / "submission" / "old")
+    results = run_autograder(root)
+    assert results["score"] == 0
+    assert "2 folders hold network.py, backprop.py or a notebook: hw1/, old/" in results["output"]
+
+
 def test_run_autograder_grades_an_upload_holding_a_fifo(
     autograder_zip: Path, tmp_path: Path
 ) -> None:

@@ -352,19 +352,6 @@ def test_two_copies_of_one_notebook_are_one(tmp_path: Path) -> None:
     assert notebook.choose(handed, tmp_path, Contract()) == ("hw1 (1).ipynb", None)
 
 
-def test_a_notebook_one_folder_down_is_named(tmp_path: Path) -> None:
-    """No modules and no notebook at the top, one notebook in a folder: the result says where
-    it is and where it belongs."""
-    notebooks.write(tmp_path / "BS6207 A1", notebooks.contract_cells(), dat=False)
-    chosen, view = notebook.choose(Handed([], []), tmp_path, Contract())
-    assert chosen is None and view is not None
-    assert view.message == (
-        "no network.py, backprop.py or notebook at the top of the submission, but BS6207 "
-        "A1/hw1.ipynb one folder down: hand it in at the top of the folder, beside the .dat "
-        "files"
-    )
-
-
 # --- .dat files the run writes -----------------------------------------------------------------
 
 ASSIGNMENT = load_assignment("bs6207-a1")
