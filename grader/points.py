@@ -6,9 +6,10 @@ GitHub Classroom's reporter adds every test's score itself, in JavaScript's floa
 it comes: checks of 0.1, 0.2 and 0.15 points earned show `Points 0.45000000000000007/1`. A
 multiple of 1/4 is a float with at most two binary digits after the point, so any sum of such
 values (far below 2**50) is exact, whatever the order: the reporter's total is then grade's
-score to the last bit. grade never rounds a score to make it so (a check earns all its points or none;
-result.json, the reports and every platform get the same numbers): `grade assignments` warns
-about each point value that is not such a multiple, where the fix belongs, in the assignment.
+score to the last bit. grade never rounds a score to make it so (a check earns all its points
+or none; result.json, the reports and every platform get the same numbers): `grade
+assignments` warns about each point value that is not such a multiple, where the fix belongs,
+in the assignment.
 """
 
 from __future__ import annotations

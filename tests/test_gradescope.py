@@ -193,9 +193,8 @@ def test_run_autograder_finds_the_homework_beside_another_folder(
     (root / "submission" / "README.md").write_text("# hw1\n")
     results = run_autograder(root)
     assert results["score"] == 10, results["output"]
-    assert "Your files: graded hw1/, the one folder holding network.py and backprop.py." in (
-        results["output"]
-    )
+    found = "Your files: graded hw1/, the one folder holding network.py and backprop.py."
+    assert found in results["output"]
     shutil.copytree(EXAMPLES / "correct", root / "submission" / "old")
     results = run_autograder(root)
     assert results["score"] == 0
