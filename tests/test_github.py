@@ -516,7 +516,7 @@ def test_github_refuses_a_folder_of_several_submissions(
     result = decode(outputs["result"])
     check_payload(result)
     assert result["status"] == "error" and result["max_score"] == 10
-    assert_every_runner_gets_none_of(actions_env, PLAN, "--github grades one submission")
+    assert_every_runner_gets_none_of(actions_env, PLAN, "2 folders hold network.py, backprop.py")
     assert "could not grade" in actions_env["GITHUB_STEP_SUMMARY"].read_text()
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from grader import api, points
-from grader.assignment import PRESETS, load_assignment, preset_names
+from grader.assignment import load_assignment
 from grader.cli import main
-from grader.exports import github
+from grader.exports import github, runners
+from grader.presets import PRESETS, preset_names
 from grader.result import GradeResult
 
 ROOT = Path(__file__).parent.parent
@@ -27,11 +28,15 @@ QUARTERS = {  # every check's points a different multiple of 1/4, none a whole n
 
 
 def reporter_total(result: GradeResult) -> tuple[float, float]:
-    """What autograding-grading-reporter's NotifyClassroom adds up from grade's runners, in
-    its order and its arithmetic (JavaScript numbers are float64): a runner whose max_score is
-    0 is skipped; `maxPoints += max_score`, then `totalPoints += score` for each test."""
+    """What autograding-grading-reporter's NotifyClassroom adds up from what `grade --github`
+    writes for the workflow `grade starter --classroom` makes (its GRADE_RUNNERS), in the
+    reporter's order and arithmetic (JavaScript numbers are float64): a runner whose
+    max_score is 0 is skipped; `maxPoints += max_score`, then `totalPoints += score` for each
+    test."""
+    declared = list(runners.planned({check.id: check.max_score for check in result.checks}))
     total, most = 0.0, 0.0
-    for payload in github.runner_payloads(result).values():  # the order of `runners`
+    for runner in declared:  # the reporter's `runners` input, in its order
+        payload = github.Classroom.graded(result, declared=declared).runners[runner]
         if not payload["max_score"]:
             continue
         most += payload["max_score"]
