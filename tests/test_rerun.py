@@ -100,14 +100,6 @@ def grade(where: Path, *args: str, python_path: Path | None = None) -> Run:
     return Run(done.returncode, done.stdout, seen["events"], set(seen["modules"]))
 
 
-def contents(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A class of two (one correct, one failing) graded once, one student at a time."""
@@ -131,20 +123,20 @@ def test_a_rerun_of_an_unchanged_class_starts_nothing_and_writes_the_same(again:
     """Every student unchanged (on the cores here, as `grade` runs by default): no process is
     started and neither torch nor the grading modules are imported; every result is kept and
     the class outputs are rebuilt byte for byte as the first run wrote them."""
-    before = contents(again / "reports")
+    before = classroom.fingerprint(again / "reports")
     run = grade(again, "class", "--reports", "reports")
     run.assert_started_nothing()
     assert run.kept == ["ann", "bob"]
-    assert contents(again / "reports") == before
+    assert classroom.fingerprint(again / "reports") == before
 
 
 def test_a_rerun_of_one_unchanged_student_starts_nothing(again: Path) -> None:
     """`grade class/ann` after the class was graded: ann is kept, nothing is started."""
-    before = contents(again / "reports")
+    before = classroom.fingerprint(again / "reports")
     run = grade(again, str(again / "class" / "ann"), "--reports", "reports")
     run.assert_started_nothing()
     assert run.kept == ["ann"]
-    assert contents(again / "reports") == before
+    assert classroom.fingerprint(again / "reports") == before
 
 
 def test_a_changed_submission_alone_is_graded_again(again: Path) -> None:
@@ -152,7 +144,7 @@ def test_a_changed_submission_alone_is_graded_again(again: Path) -> None:
     once the unchanged students' results were found; bob's files are not rewritten."""
     failing = classroom.EXAMPLES / "transposed_weight_grads" / "backprop.py"
     shutil.copy(failing, again / "class" / "ann" / "backprop.py")
-    bob = contents(again / "reports" / "bob")
+    bob = classroom.fingerprint(again / "reports" / "bob")
     run = grade(again, "class", "--reports", "reports")
     assert run.kept == ["bob"]
     assert len(run.zygotes) == 1
@@ -161,7 +153,7 @@ def test_a_changed_submission_alone_is_graded_again(again: Path) -> None:
     result = json.loads((again / "reports" / "ann" / "result.json").read_text())
     backprop = {check["id"]: check["status"] for check in result["checks"]}["backprop-gradients"]
     assert backprop == "fail"
-    assert contents(again / "reports" / "bob") == bob
+    assert classroom.fingerprint(again / "reports" / "bob") == bob
 
 
 def installed_as(root: Path, package: str, version: str) -> Path:
