@@ -16,6 +16,7 @@ from pathlib import Path
 import classroom
 import pytest
 
+from grader.sandbox import isolation
 from grader.sandbox.forkserver import ZYGOTE
 
 PRESET = classroom.ROOT / "grader" / "assignments" / "bs6207-a1.toml"
@@ -59,14 +60,20 @@ class Run:
     events: list[list[str]]
     modules: set[str]
 
-    @property
-    def zygotes(self) -> list[int]:
-        """Where among the events a fork server was started (its zygote, not a probe)."""
+    def started(self, what: str = "") -> list[int]:
+        """Where among the events a process was started (the fork server's zygote, not a
+        probe, for what="zygote")."""
         return [
             n
             for n, event in enumerate(self.events)
-            if event[0] == "start" and str(ZYGOTE) in event and "--probe" not in event
+            if event[0] == "start"
+            and (what != "zygote" or (str(ZYGOTE) in event and "--probe" not in event))
         ]
+
+    def assert_graded_by_one_fork_server(self) -> None:
+        """Children came from one zygote (under bubblewrap, each is a process of its own)."""
+        if isolation.mode() != "bubblewrap":
+            assert len(self.started("zygote")) == 1, self.events
 
     @property
     def kept(self) -> list[str]:
@@ -107,7 +114,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, example in STUDENTS.items():
         shutil.copytree(classroom.EXAMPLES / example, root / "class" / name)
     first = grade(root, "class", "--reports", "reports", "--jobs", "1")
-    assert len(first.zygotes) == 1 and first.kept == []
+    assert first.started() and first.kept == []
+    first.assert_graded_by_one_fork_server()
     return root
 
 
@@ -140,16 +148,17 @@ def test_a_rerun_of_one_unchanged_student_starts_nothing(again: Path) -> None:
 
 
 def test_a_changed_submission_alone_is_graded_again(again: Path) -> None:
-    """ann hands in the failing backprop: she alone is graded, by a fork server started only
-    once the unchanged students' results were found; bob's files are not rewritten."""
+    """ann hands in the failing backprop: she alone is graded, and no process (the probe of the
+    walls, the fork server) starts before bob's finished result was found; bob's files are not
+    rewritten."""
     failing = classroom.EXAMPLES / "transposed_weight_grads" / "backprop.py"
     shutil.copy(failing, again / "class" / "ann" / "backprop.py")
     bob = classroom.fingerprint(again / "reports" / "bob")
     run = grade(again, "class", "--reports", "reports")
     assert run.kept == ["bob"]
-    assert len(run.zygotes) == 1
+    run.assert_graded_by_one_fork_server()
     opened = [n for n, event in enumerate(run.events) if event[0] == "open"]
-    assert opened and max(opened) < run.zygotes[0], run.events
+    assert opened and run.started() and max(opened) < min(run.started()), run.events
     result = json.loads((again / "reports" / "ann" / "result.json").read_text())
     backprop = {check["id"]: check["status"] for check in result["checks"]}["backprop-gradients"]
     assert backprop == "fail"
