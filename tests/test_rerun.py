@@ -83,7 +83,7 @@ class Run:
     def assert_started_nothing(self) -> None:
         assert self.events and all(event[0] == "open" for event in self.events), self.events
         assert "torch" not in self.modules
-        assert "grader.grading" not in self.modules  # nor the sandbox, the checks, the report
+        assert "grader.grading" not in self.modules  # what grades a student, loaded for the first
 
 
 def grade(where: Path, *args: str, python_path: Path | None = None) -> Run:
