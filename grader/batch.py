@@ -1,10 +1,13 @@
 """Grading a class: in parallel, resumable, one finished student at a time.
 
-Each submission is keyed by a content hash (its files, its folder name, the assignment and the
-grader's own code). A student whose result.json carries the same key is not graded again
-(`force` regrades). A student's report.html is written before result.json, and each file
-atomically, so a batch killed at any moment leaves every finished result whole and marks no
-unfinished one as finished: a rerun grades the rest.
+Each submission is keyed by a content hash (its files, its folder name, the assignment, the
+grader's own code and the versions of Python, torch and numpy). A student whose result.json
+carries the same key is not graded again (`force` regrades), and costs a few milliseconds: the
+fork server, torch and the grading modules are loaded only once a student needs grading.
+
+A student's report.html is written before result.json, and each file atomically, so a batch
+killed at any moment leaves every finished result whole and marks no unfinished one as
+finished: a rerun grades the rest.
 
 With `jobs` > 1, worker processes grade students side by side; each starts its own fork
 server (sandbox/zygote.py), so torch is imported once per worker, not once per student.
@@ -16,23 +19,24 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import json
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import files, grading
+from grader import files
 from grader.assignment import Assignment
 from grader.errors import GradeError
 from grader.files import write_atomic
-from grader.report import jinja, write_report
 from grader.result import GradeResult
 from grader.sandbox import isolation
+from grader.versions import versions
 
 SOURCES = (Path(__file__).parent, Path(__file__).parent.parent / "reference")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -113,6 +117,8 @@ def grade_one(
     Whatever goes wrong grading it or writing its files, the student gets a result (every check
     `error`, saying what happened, and no key: a rerun grades it again) and the class goes on.
     """
+    from grader import grading  # not at the top: see _prepare
+
     try:
         result = grading.grade_submission(folder, assignment)
         result = result.model_copy(
@@ -130,6 +136,8 @@ def grade_one(
 
 
 def _write(result: GradeResult, reports: Path) -> None:
+    from grader.report import write_report  # not at the top: see _prepare
+
     out = reports / result.student
     out.mkdir(parents=True, exist_ok=True)
     write_report(result, out, durable=False)  # grade_class syncs once, at the end
@@ -185,17 +193,16 @@ def _hash_file(digest: Any, entry: files.Entry) -> None:
 
 @functools.cache
 def _grader_fingerprint() -> str:
-    """The grader's version and a hash of its source files: new code regrades everyone."""
-    digest = hashlib.sha256()
+    """A hash of the grader's source files (each by its path, size and bytes) and the versions
+    grading runs under (Python, grade, torch, numpy): new code or a new torch regrades all."""
+    digest = hashlib.sha256(json.dumps(versions(), sort_keys=True).encode())
     for source in SOURCES:
         for path in sorted(source.rglob("*")):
             if path.suffix in {".py", ".toml", ".j2"} and "__pycache__" not in path.parts:
-                digest.update(path.read_bytes())
-    try:
-        version = metadata.version("grade")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return f"{version}:{digest.hexdigest()}"
+                data = path.read_bytes()
+                name = path.relative_to(source.parent).as_posix()
+                digest.update(b"\0%s\0%d\0%s" % (name.encode(), len(data), data))
+    return digest.hexdigest()
 
 
 def _grade_all(
@@ -207,10 +214,10 @@ def _grade_all(
 ) -> Iterator[GradeResult]:
     """Results as they finish: in this process for one job, else in a pool of workers."""
     if not folders:
-        return
-    if jobs == 1 or len(folders) == 1:
-        isolation.prestart()
-        jinja.warm()  # while the fork server imports torch
+        return  # every student unchanged: no fork server, no torch, no grading modules
+    here = jobs == 1 or len(folders) == 1
+    _prepare(here)
+    if here:
         for folder in folders:
             yield grade_one(folder, assignment, reports, keys[folder])
         return
@@ -226,6 +233,35 @@ def _grade_all(
         raise
     finally:
         pool.join()
+
+
+def _prepare(here: bool) -> None:
+    """Make ready to grade, once a student needs it: a rerun of an unchanged class does none
+    of this. If grading happens `here`, in this process, start its fork server, whose zygote
+    imports torch (about 2 s of CPU) on another core; else find how children are walled in (a
+    probe process), which forked workers inherit. Meanwhile another thread imports the grading
+    modules and the report's templates (about 0.3 s). The fork server is started from this
+    thread: the zygote ends when the thread that started it does (sandbox/zygote.py)."""
+    loading = threading.Thread(target=_quietly, args=(_load_grading,), daemon=True)
+    loading.start()
+    if here:
+        isolation.prestart()
+    else:
+        isolation.mode()
+    loading.join()  # workers are forked from one thread only
+
+
+def _load_grading() -> None:
+    from grader import grading  # noqa: F401 (imported beside the zygote's torch)
+    from grader.report import jinja
+
+    jinja.warm()
+
+
+def _quietly(work: Callable[[], None]) -> None:
+    """`work()`; if it fails, so will grading the first student, where it becomes a result."""
+    with contextlib.suppress(Exception):
+        work()
 
 
 _WORKER: dict[str, Any] = {}

@@ -7,7 +7,9 @@ starts an interpreter per student pays before grading anything. Then the same cl
 as notebooks (the same code as cells, one notebook per student), against the modules; and a
 class of failing students (copies of submissions/transposed_weight_grads), whose backprop is
 traced a second time to point at the line, with the trace's own seconds per student. Then
-times `grade` on one student from the command line, cold, against a bare `import torch`. A
+`grade CLASS` from the command line (one student in 25 failing), and the same command again,
+every student unchanged: a rerun loads no torch and grades no one. Then times `grade` on one
+student from the command line, cold, against a bare `import torch`, and again, unchanged. A
 measurement, not a test.
 """
 
@@ -90,14 +92,29 @@ def as_notebook(student: Path) -> None:
     nbformat.write(nbformat.v4.new_notebook(cells=cells), student / "hw1.ipynb")
 
 
-def one_student_seconds(work: Path, assignment_name: str) -> float:
-    """Wall time of `grade <one submission>` from the command line, as a student runs it."""
+def command_seconds(paths: Sequence[Path], jobs: int, reports: Path, assignment_name: str) -> float:
+    """Wall time of `grade PATH... --assignment NAME --reports REPORTS` from the command line."""
     grade = Path(sys.executable).with_name("grade")
-    command = [str(grade), str(EXAMPLE), "--assignment", assignment_name]
+    command = [str(grade), *map(str, paths), "--assignment", assignment_name]
     start = time.perf_counter()
-    subprocess.run([*command, "--reports", str(work / "one"), "--force"], check=True,
+    subprocess.run([*command, "--reports", str(reports), "--jobs", str(jobs)], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     return time.perf_counter() - start
+
+
+def rerun_seconds(
+    students: int, jobs: int, work: Path, assignment_name: str
+) -> tuple[float, float]:
+    """`grade CLASS` from the command line on copies of the correct example, one in 25 of the
+    failing one instead, into fresh reports, then the same command again with every student
+    unchanged: the wall time of each."""
+    folder = work / f"class-command-{students}"
+    for number in range(students):
+        failing = number % 25 == 24
+        shutil.copytree(FAILING if failing else EXAMPLE, folder / f"student{number:04d}")
+    reports = work / f"reports-command-{students}"
+    first = command_seconds([folder], jobs, reports, assignment_name)
+    return first, command_seconds([folder], jobs, reports, assignment_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,9 +143,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 modules = modules or seconds
                 print(f"{form:>9} {students:>9} {seconds:>8.1f} {per * 1000:>11.1f} "
                       f"{fresh / per:>8.0f}×{ratio}{_traced(results)}")  # fmt: skip
-        one = one_student_seconds(Path(tmp), args.assignment)
+            first, again = rerun_seconds(students, args.jobs, Path(tmp), args.assignment)
+            for form, seconds, note in (
+                ("command", first, f"  `grade CLASS`, {students // 25} failing, reports fresh"),
+                (
+                    "rerun",
+                    again,
+                    f"  the same again, all unchanged: {again / first:.1%} of the first run",
+                ),
+            ):
+                per = seconds / students
+                print(f"{form:>9} {students:>9} {seconds:>8.2f} {per * 1000:>11.1f} "
+                      f"{fresh / per:>8.0f}×{note}")  # fmt: skip
+        reports = Path(tmp) / "one"
+        one = command_seconds([EXAMPLE], 1, reports, args.assignment)
+        again = command_seconds([EXAMPLE], 1, reports, args.assignment)
         print(f"`grade` on one student, cold: {one * 1000:.0f} ms = {one / fresh:.2f}× a bare "
-              "`import torch`")  # fmt: skip
+              f"`import torch`; again, unchanged: {again * 1000:.0f} ms")  # fmt: skip
     return 0
 
 

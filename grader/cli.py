@@ -18,8 +18,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tqdm import tqdm
-
 from grader import api, dat_match, dat_verdict, points, starter
 from grader.assignment import load_assignment
 from grader.compare import agreeing_figures
@@ -330,7 +328,11 @@ class ProgressDisplay:
     """A line per student on stdout; on a terminal, a progress bar on stderr as well."""
 
     def __init__(self, total: int) -> None:
-        self.bar = tqdm(total=total, unit="student", leave=False) if sys.stderr.isatty() else None
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm  # only here: its import would cost every rerun 40 ms
+
+            self.bar = tqdm(total=total, unit="student", leave=False)
         self.width = len(str(total))
         self.done = 0
 

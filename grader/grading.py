@@ -5,12 +5,9 @@ reference (truth.py) → run the student's code (sandbox/) → the five checks (
 
 from __future__ import annotations
 
-import functools
-import platform
 import time
 import traceback
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from grader.sandbox import isolation
 from grader.sandbox.answers import clean
 from grader.sandbox.run import Outcome, run_student
 from grader.truth import ground_truth, hidden_seeds, step_blocks
+from grader.versions import versions
 
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "network-architecture": architecture.check,
@@ -118,7 +116,7 @@ def grade_submission(folder: Path, assignment: Assignment) -> GradeResult:
             "trace": round(time.monotonic() - traced, 3),
             "total": round(time.monotonic() - started, 3),
         },
-        versions=dict(_versions()),
+        versions=dict(versions()),
     )
 
 
@@ -156,7 +154,7 @@ def failed(folder: Path, assignment: Assignment, error: Exception, doing: str) -
         sig_figs=assignment.significant_figures,
         isolation=isolation.description(),
         limits=assignment.limits,
-        versions=dict(_versions()),
+        versions=dict(versions()),
     )
 
 
@@ -252,14 +250,3 @@ def _request(
         "graph_script": assignment.graph.script if assignment.graph else None,
         "calls": [call.request() for call in calls],
     }
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("grade", "torch", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from grader import files
 from grader.assignment import Assignment, Contract, Limits
 from grader.compare import compare
@@ -254,6 +252,8 @@ def _parsed(data: bytes, shown: str) -> tuple[list[tuple[int, str]], str]:
 def _validation(raw: dict[str, Any]) -> str:
     """What nbformat's validation finds wrong in a notebook that can be run anyway (a key
     an editor left out or added), in words; "" if nothing. Jupyter opens such notebooks."""
+    import nbformat  # here: its import (50 ms, jsonschema) is for notebooks, not every `grade`
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cell ids missing from notebooks before nbformat 4.5
         try:

@@ -199,8 +199,9 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path: Path) -> None:
 
 def test_bench_prints_a_figure_per_class_size() -> None:
     """`python -m grader.bench` grades a tiny class, as modules and as notebooks, and prints ms
-    per student beside the cost of a fresh interpreter, and the notebooks' time against the
-    modules' (the figures themselves are measured, never asserted)."""
+    per student beside the cost of a fresh interpreter, the notebooks' time against the
+    modules', and `grade CLASS` run twice, the rerun against the first run (the figures
+    themselves are measured, never asserted)."""
     bench = subprocess.run(
         [sys.executable, "-m", "grader.bench", "--students", "2", "--jobs", "1"],
         capture_output=True,
@@ -210,10 +211,11 @@ def test_bench_prints_a_figure_per_class_size() -> None:
     assert bench.returncode == 0, bench.stderr
     assert "fresh `python -c 'import torch'`:" in bench.stdout
     rows = {line.split()[0]: line.split() for line in bench.stdout.splitlines()
-            if line.split()[:2] in (["modules", "2"], ["notebook", "2"])}  # fmt: skip
+            if line.split()[1:2] == ["2"]}  # fmt: skip
     assert rows["modules"][4].endswith("×")
     assert rows["notebook"][4].endswith("×") and rows["notebook"][6] == "the"  # "1.0× the modules"
-    assert "`grade` on one student, cold:" in bench.stdout
+    assert rows["command"][4].endswith("×") and rows["rerun"][-2:] == ["first", "run"]
+    assert "`grade` on one student, cold:" in bench.stdout and "again, unchanged:" in bench.stdout
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:

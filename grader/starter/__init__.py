@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import nbformat
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader.assignment import Assignment, ConstantInit, FixedData, UniformData
@@ -145,6 +144,8 @@ def _render(name: str, values: dict[str, Any]) -> str:
 
 def _notebook(values: dict[str, Any], code: dict[str, str]) -> str:
     """The notebook form: the same code as cells, a markdown cell before each task."""
+    import nbformat  # here: its import (50 ms, jsonschema) is for notebooks, not every `grade`
+
     write = _render("write_dat.py.j2", {**values, "notebook": True})
     title = values["title"]
     cells = [
