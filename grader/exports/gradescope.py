@@ -36,7 +36,7 @@ from grader.errors import GradeError
 from grader.exports import location_text, notebook_text
 from grader.exports.github import feedback
 from grader.files import write_atomic
-from grader.presets import PRESETS
+from grader.presets import assignment_file
 from grader.result import CheckResult, GradeResult
 
 ROOT_VARIABLE = "GRADE_AUTOGRADER_ROOT"
@@ -234,12 +234,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- the zip -------------------------------------------------------------------------------
 
 
-def _assignment_file(name_or_path: str) -> Path:
-    """The TOML behind an --assignment argument, read as load_assignment reads it."""
-    path = Path(name_or_path)
-    return path if path.suffix == ".toml" or path.exists() else PRESETS / f"{name_or_path}.toml"
-
-
 def _source_files() -> list[tuple[str, Path]]:
     """grade's own source, as pip installs it: (name in the zip, file)."""
     missing = [name for name in BUNDLED if not (SOURCE / name).is_file()]
@@ -274,7 +268,7 @@ def build_autograder(assignment: str, out: Path, visibility: str = "visible") ->
     if visibility not in VISIBILITIES:
         raise GradeError(f"visibility {visibility!r}; expected one of {', '.join(VISIBILITIES)}")
     load_assignment(assignment)  # a broken assignment fails here, not on Gradescope
-    toml = _assignment_file(assignment).read_bytes()
+    toml = Path(assignment_file(assignment) or assignment).read_bytes()
     if out.is_dir():
         raise GradeError(f"{out}: is a folder; give --out the zip file to write")
     source = _source_files()  # first: it says when grade does not run from a checkout
