@@ -119,27 +119,13 @@ def _reader(folder: Path):  # type: ignore[no-untyped-def]
     return source
 
 
-LOOP = """\
-import numpy as np
+LOOP = (ROOT / "submissions" / "correct" / "backprop.py").read_text()  # a loop over layers
 
 
-def backprop(weights, biases, x, y):
-    activations, pre_activations = [x], []
-    for layer, (W, b) in enumerate(zip(weights, biases)):
-        z = W @ activations[-1] + b
-        pre_activations.append(z)
-        last = layer == len(weights) - 1
-        activations.append(z if last else np.maximum(z, 0))
-    delta = 2 * (activations[-1] - y)
-    dW, db = [None] * len(weights), [None] * len(weights)
-    for layer in reversed(range(len(weights))):
-        if layer < len(weights) - 1:
-            delta = delta * (pre_activations[layer] > 0)
-        dW[layer] = np.outer(delta, activations[layer])
-        db[layer] = delta
-        delta = weights[layer].T @ delta
-    return dW, db
-"""
+def changed(old: str, new: str) -> str:
+    """LOOP with `old` made `new`: a change that matches nothing would test the correct code."""
+    assert old in LOOP, old
+    return LOOP.replace(old, new)
 
 
 def line_of(text: str, code: str) -> int:
@@ -153,9 +139,7 @@ def test_correct_loop_gets_no_location(tmp_path: Path) -> None:
 
 def test_transposed_in_a_loop(tmp_path: Path) -> None:
     """np.outer(a, delta) is named, on its line, with the layer and the run of the line."""
-    text = LOOP.replace(
-        "np.outer(delta, activations[layer])", "np.outer(activations[layer], delta)"
-    )
+    text = changed("np.outer(delta, activations[layer])", "np.outer(activations[layer], delta)")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None
     assert found.line == line_of(text, "np.outer(") and found.layer == 11 and found.iteration == 1
@@ -164,7 +148,7 @@ def test_transposed_in_a_loop(tmp_path: Path) -> None:
 
 def test_missing_relu_derivative_in_a_loop(tmp_path: Path) -> None:
     """Without the mask, delta holds dL/da: the line that stored it is named, and why."""
-    text = LOOP.replace("delta = delta * (pre_activations[layer] > 0)", "pass")
+    text = changed("delta = delta * (pre_activations[layer] > 0)", "pass")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None, "no location"
     assert found.line == line_of(text, "delta = weights[layer].T @ delta"), found
@@ -173,7 +157,7 @@ def test_missing_relu_derivative_in_a_loop(tmp_path: Path) -> None:
 
 def test_half_the_gradient(tmp_path: Path) -> None:
     """delta = p − y for L = (p − y)² is the line, not the dW line that used it."""
-    text = LOOP.replace("delta = 2 * (activations[-1] - y)", "delta = activations[-1] - y")
+    text = changed("delta = 2 * (activations[-1] - y)", "delta = activations[-1] - y")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None and found.line == line_of(text, "delta = activations[-1] - y")
     assert "half of" in found.sentence
@@ -181,7 +165,7 @@ def test_half_the_gradient(tmp_path: Path) -> None:
 
 def test_flipped_sign(tmp_path: Path) -> None:
     """y − p instead of p − y."""
-    text = LOOP.replace("delta = 2 * (activations[-1] - y)", "delta = 2 * (y - activations[-1])")
+    text = changed("delta = 2 * (activations[-1] - y)", "delta = 2 * (y - activations[-1])")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None and found.line == line_of(text, "delta = 2 * (y")
     assert "sign is flipped" in found.sentence
@@ -189,7 +173,7 @@ def test_flipped_sign(tmp_path: Path) -> None:
 
 def test_reversed_layers(tmp_path: Path) -> None:
     """Returning the lists back to front is named at the return."""
-    text = LOOP.replace("return dW, db", "return dW[::-1], db[::-1]")
+    text = changed("return dW, db", "return dW[::-1], db[::-1]")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None and found.line == line_of(text, "return dW[::-1]")
     assert "wrong place" in found.sentence
@@ -302,7 +286,7 @@ def weight_gradient(delta, a_prev):
 
 def test_helper_in_a_second_module(tmp_path: Path) -> None:
     """A helper's wrong return value is followed into the helper's module."""
-    text = LOOP.replace(
+    text = changed(
         "import numpy as np", "import numpy as np\nfrom helpers.grad import weight_gradient"
     )
     text = text.replace(
@@ -395,9 +379,7 @@ def test_vectorised_formed_across_lines(tmp_path: Path) -> None:
 
 def test_notebook_cell(tmp_path: Path) -> None:
     """A notebook cell's code is located by the cell's line, under the notebook's name."""
-    text = LOOP.replace(
-        "np.outer(delta, activations[layer])", "np.outer(delta, activations[layer]) / 2"
-    )
+    text = changed("np.outer(delta, activations[layer])", "np.outer(delta, activations[layer]) / 2")
     found = trace_cell(tmp_path, text)
     assert found is not None and (found.file, found.cell) == ("hw1.ipynb", 3)
     assert found.line == line_of(text, "/ 2") and "half of dL/dW of layer 11" in found.sentence
@@ -406,7 +388,7 @@ def test_notebook_cell(tmp_path: Path) -> None:
 
 def test_locating_is_fast() -> None:
     """bs6207-a1's 11 layers: matching and walking take under 50 ms."""
-    text = LOOP.replace("delta = delta * (pre_activations[layer] > 0)", "pass")
+    text = changed("delta = delta * (pre_activations[layer] > 0)", "pass")
     namespace: dict[str, Any] = {}
     exec(compile(text, "/nowhere/backprop.py", "exec"), namespace)
     timings = [run(Path("/nowhere"), namespace["backprop"], lambda f: text)[1] for _ in range(3)]
@@ -415,7 +397,7 @@ def test_locating_is_fast() -> None:
 
 def test_reversed_by_appending(tmp_path: Path) -> None:
     """Gradients appended from the output layer down and never reversed: the append is named."""
-    text = LOOP.replace("dW, db = [None] * len(weights), [None] * len(weights)", "dW, db = [], []")
+    text = changed("dW, db = [None] * len(weights), [None] * len(weights)", "dW, db = [], []")
     text = text.replace(
         "dW[layer] = np.outer(delta, activations[layer])",
         "dW.append(np.outer(delta, activations[layer]))",
@@ -454,7 +436,7 @@ def back(W, delta):
 
 def test_missing_derivative_in_a_helper(tmp_path: Path) -> None:
     """dL/da made by a helper and used as δ: the helper's return is named, in its module."""
-    text = LOOP.replace("import numpy as np", "import numpy as np\nfrom helpers.grad import back")
+    text = changed("import numpy as np", "import numpy as np\nfrom helpers.grad import back")
     text = text.replace("delta = delta * (pre_activations[layer] > 0)", "pass")
     text = text.replace("delta = weights[layer].T @ delta", "delta = back(weights[layer], delta)")
     files = {"backprop.py": text, "helpers/__init__.py": "", "helpers/grad.py": BACK}
@@ -464,7 +446,7 @@ def test_missing_derivative_in_a_helper(tmp_path: Path) -> None:
 
 def test_a_wrong_derivative_matching_nothing(tmp_path: Path) -> None:
     """A mask that is no derivative at all (z > 1): its line, though it matches nothing."""
-    text = LOOP.replace("(pre_activations[layer] > 0)", "(pre_activations[layer] > 1)")
+    text = changed("(pre_activations[layer] > 0)", "(pre_activations[layer] > 1)")
     found = trace(tmp_path, {"backprop.py": text})
     assert found is not None and found.line == line_of(text, "> 1)")
     assert "matches no value of a correct backward pass" in found.sentence
@@ -473,7 +455,7 @@ def test_a_wrong_derivative_matching_nothing(tmp_path: Path) -> None:
 def test_a_value_the_trace_never_saw_names_no_line(tmp_path: Path) -> None:
     """A wrong mask read from a global the trace holds no value of: no line is named, since
     the global might be what is wrong."""
-    text = LOOP.replace("import numpy as np", "import numpy as np\n\nTHRESHOLD = np.ones(21)")
+    text = changed("import numpy as np", "import numpy as np\n\nTHRESHOLD = np.ones(21)")
     text = text.replace("(pre_activations[layer] > 0)", "(pre_activations[layer] > THRESHOLD)")
     assert trace(tmp_path, {"backprop.py": text}) is None
 
@@ -503,7 +485,7 @@ def test_a_malformed_trace_names_no_line() -> None:
 
 def test_a_float32_student(tmp_path: Path) -> None:
     """A student computing in float32 matches the float64 intermediates by compare's rule."""
-    text = LOOP.replace(
+    text = changed(
         "    activations, pre_activations = [x], []",
         "    weights = [w.astype(np.float32) for w in weights]\n"
         "    biases = [b.astype(np.float32) for b in biases]\n"

@@ -326,7 +326,7 @@ class Classroom:
         payloads = runner_payloads(result, folder)
         warning = declared_mismatch(declared, payloads)
         payloads |= {r: _not_a_check(r, result.assignment) for r in declared if r not in payloads}
-        order = runners.runner_ids({r: 1 for r in payloads}, declared)
+        order = [*declared, *(r for r in payloads if r not in declared)]
         summary = summary_markdown(result, artifact)
         return cls(
             payload(result, folder),

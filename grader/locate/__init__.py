@@ -61,11 +61,13 @@ def _locate(
     events: list[dict[str, Any]],
     source: Callable[[str], str | None],
 ) -> Location | None:
-    got = actual.get(start)
-    layer = layer_of(start)
-    if got is None or not layer or any(d.kind == "forward" for d in diagnoses):
+    if any(d.kind == "forward" for d in diagnoses):
         return None  # a backward pass right for the student's own network: no line of it is
         # wrong, the network check names what is
+    got = actual.get(start)
+    layer = layer_of(start)
+    if got is None or not layer:
+        return None
     kind = "dW" if start.split(".")[-1].startswith("W") else "db"
     timeline = Timeline(events)
     known = Intermediates(assignment, call)
